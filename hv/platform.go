@@ -1,0 +1,76 @@
+// hv: the architecture-neutral core of the tamavisor hypervisor.
+// SPDX-License-Identifier: BSD-3-Clause
+
+package hv
+
+import (
+	"io"
+	"time"
+)
+
+// RegionKind says what lives in a Region of the physical address map.
+type RegionKind string
+
+const (
+	// RAM is ordinary memory.
+	RAM RegionKind = "ram"
+	// MMIO is a device register window.
+	MMIO RegionKind = "mmio"
+	// IOPort is an x86 I/O-port range (Base and Size count ports).
+	IOPort RegionKind = "ioport"
+)
+
+// Region is one named range of the machine's physical address map.
+type Region struct {
+	Name string     `json:"name"`
+	Kind RegionKind `json:"kind"`
+	Base PA         `json:"base"`
+	Size uint64     `json:"size"`
+}
+
+// End returns the first address after the region.
+func (r Region) End() PA { return r.Base + PA(r.Size) }
+
+// Platform is what a board tells the core about the machine it runs on.
+// A board fills it in once at start-up (platform as data,
+// CONVENTIONS.md §9); the core and the shell only read it.
+type Platform struct {
+	// Board is the board name, e.g. "qemu-virt-arm64".
+	Board string
+	// Arch is the Go architecture, "arm64" or "amd64".
+	Arch string
+	// Mode is the exception level or CPU mode the hypervisor runs in,
+	// e.g. "EL2" or "long mode CPL0".
+	Mode string
+	// CPUs is the number of physical CPUs found.
+	CPUs int
+	// MemoryMap lists RAM and device windows, in address order.
+	MemoryMap []Region
+	// HypervisorRAM is the part of RAM the hypervisor image, heap and
+	// stacks occupy (runtime.MemRegion on the target).
+	HypervisorRAM Region
+	// Features reports CPU capabilities relevant to virtualisation,
+	// e.g. "svm", "npt", "vmx", "el2", "gicv3".
+	Features map[string]bool
+	// Details holds further facts shown by `info` (e.g. "entered_el",
+	// "tsc_hz").
+	Details map[string]string
+
+	// Console is the operator's serial line.
+	Console io.ReadWriter
+	// Uptime returns the time since the hypervisor started.
+	Uptime func() time.Duration
+	// Poweroff turns the machine off. It returns only on failure.
+	Poweroff func() error
+}
+
+// RAM returns the RAM regions of the memory map.
+func (p *Platform) RAM() []Region {
+	var r []Region
+	for _, m := range p.MemoryMap {
+		if m.Kind == RAM {
+			r = append(r, m)
+		}
+	}
+	return r
+}
