@@ -1,0 +1,222 @@
+// board/qemu/virt: the qemu-virt-arm64 board.
+// SPDX-License-Identifier: BSD-3-Clause
+
+//go:build tamago && arm64
+
+package virt
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+	_ "unsafe"
+
+	"github.com/tamavisor/tamavisor/hv"
+	"github.com/tamavisor/tamavisor/hv/arm64"
+	"github.com/tamavisor/tamavisor/soc/arm/gicv3"
+	"github.com/tamavisor/tamavisor/soc/arm/pl011"
+	"github.com/tamavisor/tamavisor/soc/qemu/fwcfg"
+	"github.com/tamavisor/tamavisor/soc/reg"
+)
+
+// Name is the board name used by the Makefile, hvctl and the tests.
+const Name = "qemu-virt-arm64"
+
+// QEMU virt memory map (hw/arm/virt.c, base_memmap).
+const (
+	GICD_BASE    = 0x0800_0000
+	GICD_SIZE    = 0x1_0000
+	GICR_BASE    = 0x080a_0000
+	GICR_SIZE    = 0xf6_0000
+	GICR_FRAME   = 0x2_0000
+	UART0_BASE   = 0x0900_0000
+	UART0_SIZE   = 0x1000
+	RTC_BASE     = 0x0901_0000
+	FWCFG_BASE   = 0x0902_0000
+	FWCFG_SIZE   = 0x18
+	VIRTIO_BASE  = 0x0a00_0000
+	VIRTIO_SIZE  = 0x200 * 32
+	PCIE_MMIO    = 0x1000_0000
+	PCIE_MMIO_SZ = 0x2eff_0000
+	PCIE_ECAM    = 0x3f00_0000
+	PCIE_ECAM_SZ = 0x100_0000
+	RAM_BASE     = 0x4000_0000
+)
+
+// Hypervisor RAM layout. QEMU puts the device tree at the bottom of RAM
+// for ELF images, so the first MiB is left alone; the EL2 translation
+// tables follow; the image is linked at 0x40200000 (Makefile: -T).
+const (
+	ramStart       = RAM_BASE
+	ramSizeHV      = 0x1000_0000 // 256 MiB for the hypervisor
+	tablesBase     = RAM_BASE + 0x10_0000
+	tablesSize     = 0x10_0000
+	ramStackOffset = 0x100
+)
+
+//go:linkname runtimeRamStart runtime.ramStart
+var runtimeRamStart uint64 = ramStart
+
+//go:linkname runtimeRamSize runtime.ramSize
+var runtimeRamSize uint64 = ramSizeHV
+
+//go:linkname runtimeRamStackOffset runtime.ramStackOffset
+var runtimeRamStackOffset uint64 = ramStackOffset
+
+// The EL2 identity map covers everything below RAM as Device memory
+// (flash, GIC, UART, RTC, fw_cfg, virtio, PCIe windows).
+var lowIO = [1]hv.Region{{Name: "low-io", Kind: hv.MMIO, Base: 0, Size: RAM_BASE}}
+
+var (
+	// UART0 is the console.
+	UART0 = &pl011.UART{Regs: reg.MMIO{Base: UART0_BASE}, ClockHz: 24_000_000}
+	// GICD is the GICv3 distributor.
+	GICD = &gicv3.Distributor{Regs: reg.MMIO{Base: GICD_BASE}}
+	// FWCfg is QEMU's firmware configuration device.
+	FWCfg = &fwcfg.Device{T: fwcfg.MMIO{Base: FWCFG_BASE}}
+)
+
+//go:linkname hwinit0 runtime.hwinit0
+func hwinit0() {
+	arm64.EarlyInit(
+		hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV},
+		hv.Region{Name: "el2-tables", Kind: hv.RAM, Base: tablesBase, Size: tablesSize},
+		lowIO[:])
+}
+
+//go:linkname printk runtime.printk
+func printk(c byte) {
+	if c == '\n' {
+		UART0.Tx('\r')
+	}
+	UART0.Tx(c)
+}
+
+//go:linkname nanotime1 runtime.nanotime1
+func nanotime1() int64 {
+	return arm64.Nanotime()
+}
+
+//go:linkname initRNG runtime.initRNG
+func initRNG() {}
+
+//go:linkname getRandomData runtime.getRandomData
+func getRandomData(b []byte) {
+	arm64.RandomData(b)
+}
+
+var bootErrors []string
+
+//go:linkname hwinit1 runtime.hwinit1
+func hwinit1() {
+	runtime.Exit = func(code int32) {
+		arm64.SystemOff()
+		arm64.Halt()
+	}
+	if err := UART0.Init(115200); err != nil {
+		bootErrors = append(bootErrors, err.Error())
+	}
+}
+
+var start = time.Now()
+
+// console is the shell's serial line: reads poll the UART receive FIFO.
+type console struct{}
+
+func (console) Write(p []byte) (int, error) { return UART0.Write(p) }
+
+func (console) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n := 0
+		for n < len(p) {
+			b, ok := UART0.Rx()
+			if !ok {
+				break
+			}
+			p[n] = b
+			n++
+		}
+		if n > 0 {
+			return n, nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+var _ io.ReadWriter = console{}
+
+// Platform initialises the interrupt controller and describes the
+// machine. Problems found on the way are reported in Details["errors"]
+// rather than stopping the boot.
+func Platform() *hv.Platform {
+	errs := append([]string(nil), bootErrors...)
+	details := map[string]string{}
+
+	entered := arm64.EntryEL
+	details["entered_el"] = fmt.Sprintf("EL%d", entered)
+	mode := fmt.Sprintf("EL%d", arm64.CurrentEL())
+	if entered == 3 {
+		mode += " (non-secure, entered at EL3)"
+	}
+	details["mmu"] = fmt.Sprintf("on=%v tables=%d pages", arm64.MMUEnabled(), arm64.TablePages())
+	details["cntfrq_hz"] = fmt.Sprint(arm64.CounterFrequency())
+	details["psci_version"] = fmt.Sprintf("%#x", arm64.PSCIVersion())
+
+	ramSize := uint64(1 << 30)
+	if sz, err := FWCfg.RAMSize(); err == nil {
+		ramSize = sz
+	} else {
+		errs = append(errs, "RAM size: "+err.Error()+" (assuming 1 GiB)")
+	}
+
+	cpus, err := gicv3.CountRedistributors(reg.MMIO{Base: GICR_BASE}, GICR_FRAME, GICR_SIZE/GICR_FRAME)
+	if err != nil {
+		errs = append(errs, err.Error())
+		cpus = 1
+	}
+
+	features := map[string]bool{"el2": arm64.CurrentEL() == 2, "gicv3": true}
+	if err := GICD.Init(); err != nil {
+		errs = append(errs, err.Error())
+		features["gicv3"] = false
+	} else {
+		details["gic_lines"] = fmt.Sprint(GICD.Lines())
+	}
+	rd := &gicv3.Redistributor{Regs: reg.MMIO{Base: GICR_BASE}}
+	if err := rd.Init(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := arm64.InitCPUInterface(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		details["errors"] = fmt.Sprint(errs)
+	}
+
+	return &hv.Platform{
+		Board: Name,
+		Arch:  "arm64",
+		Mode:  mode,
+		CPUs:  cpus,
+		MemoryMap: []hv.Region{
+			{Name: "gicd", Kind: hv.MMIO, Base: GICD_BASE, Size: GICD_SIZE},
+			{Name: "gicr", Kind: hv.MMIO, Base: GICR_BASE, Size: GICR_SIZE},
+			{Name: "uart0", Kind: hv.MMIO, Base: UART0_BASE, Size: UART0_SIZE},
+			{Name: "fw_cfg", Kind: hv.MMIO, Base: FWCFG_BASE, Size: FWCFG_SIZE},
+			{Name: "virtio-mmio", Kind: hv.MMIO, Base: VIRTIO_BASE, Size: VIRTIO_SIZE},
+			{Name: "pcie-mmio", Kind: hv.MMIO, Base: PCIE_MMIO, Size: PCIE_MMIO_SZ},
+			{Name: "pcie-ecam", Kind: hv.MMIO, Base: PCIE_ECAM, Size: PCIE_ECAM_SZ},
+			{Name: "ram", Kind: hv.RAM, Base: RAM_BASE, Size: ramSize},
+		},
+		HypervisorRAM: hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV},
+		Features:      features,
+		Details:       details,
+		Console:       console{},
+		Uptime:        func() time.Duration { return time.Since(start) },
+		Poweroff:      arm64.SystemOff,
+	}
+}
