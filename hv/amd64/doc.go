@@ -1,0 +1,16 @@
+// hv/amd64: x86-64 CPU support for tamavisor.
+// SPDX-License-Identifier: BSD-3-Clause
+
+// Package amd64 is tamavisor's CPU plumbing for x86-64: the cpuinit entry
+// (build tag linkcpuinit) that takes the CPU from the 32-bit PVH entry to
+// long mode with the legacy PICs masked, the exception IDT, CPUID
+// feature detection (SVM, NPT, VMX), and the TSC clock calibrated against
+// the 8254 PIT.
+//
+// tamavisor does not use TamaGo's amd64 package: its cpuinit cannot be
+// replaced without also losing symbols its SMP code needs, and the
+// hypervisor must own the IDT, paging and timers anyway. The package runs
+// on GOOS=tamago GOARCH=amd64 (board qemu-q35-amd64); feature decoding
+// and clock arithmetic are plain Go and host-tested, and the instruction
+// wrappers have !tamago stubs.
+package amd64

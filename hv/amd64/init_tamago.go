@@ -1,0 +1,46 @@
+// hv/amd64: x86-64 CPU support for tamavisor.
+// SPDX-License-Identifier: BSD-3-Clause
+
+//go:build tamago && amd64
+
+package amd64
+
+import "unsafe"
+
+var (
+	idt  [NumExceptions][2]uint64
+	idtr [10]byte
+
+	// TSC is the clock behind runtime.nanotime1.
+	TSC Clock
+)
+
+// EarlyInit installs the exception IDT. Boards call it from
+// runtime.hwinit0; it allocates nothing.
+func EarlyInit() {
+	base := uint64(excStubs())
+	for v := range idt {
+		idt[v] = IDTGate(base+uint64(v*excStubSize), CODE_SELECTOR)
+	}
+	limit := uint16(len(idt)*16 - 1)
+	addr := uint64(uintptr(unsafe.Pointer(&idt)))
+	idtr[0], idtr[1] = byte(limit), byte(limit>>8)
+	for i := 0; i < 8; i++ {
+		idtr[2+i] = byte(addr >> (8 * i))
+	}
+	lidt(uintptr(unsafe.Pointer(&idtr)))
+}
+
+// Nanotime is runtime.nanotime1 for amd64 boards.
+//
+//go:nosplit
+func Nanotime() int64 { return TSC.Nanos(rdtsc()) }
+
+// ReadTSC returns the time-stamp counter.
+func ReadTSC() uint64 { return rdtsc() }
+
+// CPUID executes the instruction.
+func CPUID(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32) { return cpuid(leaf, subleaf) }
+
+// Halt stops this CPU with interrupts off.
+func Halt() { halt() }
