@@ -16,6 +16,7 @@ import (
 	"github.com/tamavisor/tamavisor/hv/arm64"
 	"github.com/tamavisor/tamavisor/soc/arm/gicv3"
 	"github.com/tamavisor/tamavisor/soc/arm/pl011"
+	"github.com/tamavisor/tamavisor/soc/fdt"
 	"github.com/tamavisor/tamavisor/soc/qemu/fwcfg"
 	"github.com/tamavisor/tamavisor/soc/reg"
 )
@@ -166,17 +167,30 @@ func Platform() *hv.Platform {
 	details["cntfrq_hz"] = fmt.Sprint(arm64.CounterFrequency())
 	details["psci_version"] = fmt.Sprintf("%#x", arm64.PSCIVersion())
 
-	ramSize := uint64(1 << 30)
-	if sz, err := FWCfg.RAMSize(); err == nil {
-		ramSize = sz
+	// RAM from the device tree's /memory nodes (QEMU's virt fw_cfg has
+	// no RAM size item).
+	var ram []hv.Region
+	if blob, err := deviceTree(); err != nil {
+		errs = append(errs, "device tree: "+err.Error())
+	} else if rs, err := fdt.Memory(blob); err != nil {
+		errs = append(errs, "device tree: "+err.Error())
 	} else {
-		errs = append(errs, "RAM size: "+err.Error()+" (assuming 1 GiB)")
+		for i, r := range rs {
+			ram = append(ram, hv.Region{Name: fmt.Sprintf("ram%d", i), Kind: hv.RAM, Base: hv.PA(r.Addr), Size: r.Size})
+		}
+	}
+	if len(ram) == 0 {
+		errs = append(errs, "no RAM found in the device tree; reporting the hypervisor's own RAM only")
+		ram = []hv.Region{{Name: "ram0", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV}}
 	}
 
-	cpus, err := gicv3.CountRedistributors(reg.MMIO{Base: GICR_BASE}, GICR_FRAME, GICR_SIZE/GICR_FRAME)
+	cpus, err := FWCfg.CPUs()
 	if err != nil {
-		errs = append(errs, err.Error())
-		cpus = 1
+		cpus, err = gicv3.CountRedistributors(reg.MMIO{Base: GICR_BASE}, GICR_FRAME, GICR_SIZE/GICR_FRAME)
+		if err != nil {
+			errs = append(errs, err.Error())
+			cpus = 1
+		}
 	}
 
 	features := map[string]bool{"el2": arm64.CurrentEL() == 2, "gicv3": true}
@@ -202,7 +216,7 @@ func Platform() *hv.Platform {
 		Arch:  "arm64",
 		Mode:  mode,
 		CPUs:  cpus,
-		MemoryMap: []hv.Region{
+		MemoryMap: append([]hv.Region{
 			{Name: "gicd", Kind: hv.MMIO, Base: GICD_BASE, Size: GICD_SIZE},
 			{Name: "gicr", Kind: hv.MMIO, Base: GICR_BASE, Size: GICR_SIZE},
 			{Name: "uart0", Kind: hv.MMIO, Base: UART0_BASE, Size: UART0_SIZE},
@@ -210,8 +224,7 @@ func Platform() *hv.Platform {
 			{Name: "virtio-mmio", Kind: hv.MMIO, Base: VIRTIO_BASE, Size: VIRTIO_SIZE},
 			{Name: "pcie-mmio", Kind: hv.MMIO, Base: PCIE_MMIO, Size: PCIE_MMIO_SZ},
 			{Name: "pcie-ecam", Kind: hv.MMIO, Base: PCIE_ECAM, Size: PCIE_ECAM_SZ},
-			{Name: "ram", Kind: hv.RAM, Base: RAM_BASE, Size: ramSize},
-		},
+		}, ram...),
 		HypervisorRAM: hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV},
 		Features:      features,
 		Details:       details,
