@@ -86,6 +86,8 @@ off:
 	MOVD	$SEMIHOSTING_SYS_EXIT, R0
 	MOVD	$·semihostingExit(SB), R1
 	HLT_SEMIHOSTING
-	// semihosting disabled: report failure to the caller
+	// Only reached if the semihosting call returns: report failure.
+	// (Without -semihosting-config the HLT is UNDEFINED and the CPU
+	// parks in this table's current-EL entry instead.)
 	MOVD	$-1, R0
 	ERET
