@@ -123,31 +123,6 @@ func poweroff() error {
 
 var start = time.Now()
 
-type console struct{}
-
-func (console) Write(p []byte) (int, error) { return UART0.Write(p) }
-
-func (console) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		n := 0
-		for n < len(p) {
-			b, ok := UART0.Rx()
-			if !ok {
-				break
-			}
-			p[n] = b
-			n++
-		}
-		if n > 0 {
-			return n, nil
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // Platform describes the machine. Problems are reported in
 // Details["errors"] rather than stopping the boot.
 func Platform() *hv.Platform {
@@ -198,7 +173,7 @@ func Platform() *hv.Platform {
 		HypervisorRAM: hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV},
 		Features:      map[string]bool{"svm": f.SVM, "npt": f.NPT, "nrips": f.NRIPS, "vmx": f.VMX},
 		Details:       details,
-		Console:       console{},
+		Console:       &hv.PolledConsole{UART: UART0},
 		Uptime:        func() time.Duration { return time.Since(start) },
 		Poweroff:      poweroff,
 	}

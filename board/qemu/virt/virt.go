@@ -7,7 +7,6 @@ package virt
 
 import (
 	"fmt"
-	"io"
 	"runtime"
 	"time"
 	_ "unsafe"
@@ -122,34 +121,6 @@ func hwinit1() {
 
 var start = time.Now()
 
-// console is the shell's serial line: reads poll the UART receive FIFO.
-type console struct{}
-
-func (console) Write(p []byte) (int, error) { return UART0.Write(p) }
-
-func (console) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		n := 0
-		for n < len(p) {
-			b, ok := UART0.Rx()
-			if !ok {
-				break
-			}
-			p[n] = b
-			n++
-		}
-		if n > 0 {
-			return n, nil
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-var _ io.ReadWriter = console{}
-
 // Platform initialises the interrupt controller and describes the
 // machine. Problems found on the way are reported in Details["errors"]
 // rather than stopping the boot.
@@ -228,7 +199,7 @@ func Platform() *hv.Platform {
 		HypervisorRAM: hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV},
 		Features:      features,
 		Details:       details,
-		Console:       console{},
+		Console:       &hv.PolledConsole{UART: UART0},
 		Uptime:        func() time.Duration { return time.Since(start) },
 		Poweroff:      arm64.SystemOff,
 	}
