@@ -55,8 +55,8 @@ func TestImagePath(t *testing.T) {
 	if got, want := ImagePath("/r", Q35AMD64), "/r/build/qemu-q35-amd64/tamavisor.elf"; got != want {
 		t.Errorf("ImagePath = %q, want %q", got, want)
 	}
-	t.Setenv(ImageEnv(Q35AMD64), "/tmp/x.elf")
-	if got := ImagePath("/r", Q35AMD64); got != "/tmp/x.elf" {
+	t.Setenv(ImageEnv(Q35AMD64), "/images/x.elf")
+	if got := ImagePath("/r", Q35AMD64); got != "/images/x.elf" {
 		t.Errorf("ImagePath with absolute override = %q", got)
 	}
 	t.Setenv(ImageEnv(Q35AMD64), "out/x.elf")

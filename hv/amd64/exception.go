@@ -3,6 +3,8 @@
 
 package amd64
 
+import "github.com/tamavisor/tamavisor/hv"
+
 // Interrupt descriptor table (Intel SDM Vol. 3A 6.14.1, 64-bit IDT gate
 // descriptors).
 const (
@@ -55,38 +57,23 @@ type exceptionInfo struct {
 
 var lastException exceptionInfo
 
-const hexDigits = "0123456789abcdef"
-
-//go:nosplit
-func printHex(v uint64) {
-	print("0x")
-	started := false
-	for shift := 60; shift >= 0; shift -= 4 {
-		d := (v >> uint(shift)) & 0xf
-		if d != 0 || started || shift == 0 {
-			started = true
-			print(hexDigits[d : d+1])
-		}
-	}
-}
-
 // reportException prints an unexpected exception and halts. It does not
 // allocate.
 func reportException() {
 	e := &lastException
 	print("\nx86 exception: vector ", e.Vector, " (", ExceptionName(e.Vector), ") error=")
-	printHex(e.Error)
+	hv.PrintHex(e.Error)
 	print("\n  RIP=")
-	printHex(e.RIP)
+	hv.PrintHex(e.RIP)
 	print(" CS=")
-	printHex(e.CS)
+	hv.PrintHex(e.CS)
 	print(" RFLAGS=")
-	printHex(e.RFLAGS)
+	hv.PrintHex(e.RFLAGS)
 	print(" RSP=")
-	printHex(e.RSP)
+	hv.PrintHex(e.RSP)
 	if e.Vector == 14 {
 		print("\n  page fault: CR2=")
-		printHex(e.CR2)
+		hv.PrintHex(e.CR2)
 		if e.Error&2 != 0 {
 			print(" on write")
 		} else {

@@ -3,6 +3,8 @@
 
 package arm64
 
+import "github.com/tamavisor/tamavisor/hv"
+
 // ESR_ELx exception classes, D19.2.40 ESR_EL2 (ARM DDI 0487K.a), Table
 // D19-45 ("EC, bits [31:26]").
 const (
@@ -153,23 +155,6 @@ type exceptionInfo struct {
 
 var lastException exceptionInfo
 
-const hexDigits = "0123456789abcdef"
-
-// printHex prints v as 0x-prefixed hex without allocating.
-//
-//go:nosplit
-func printHex(v uint64) {
-	print("0x")
-	started := false
-	for shift := 60; shift >= 0; shift -= 4 {
-		d := (v >> uint(shift)) & 0xf
-		if d != 0 || started || shift == 0 {
-			started = true
-			print(hexDigits[d : d+1])
-		}
-	}
-}
-
 // reportException prints a decoded report of an unexpected EL2 exception
 // and stops the CPU. It is called from el2Exception with the state in
 // lastException, and allocates nothing: the heap may be what faulted.
@@ -178,11 +163,11 @@ func reportException() {
 	esr := ESR(e.ESR)
 	print("\nEL2 exception: ", VectorName(e.Vector), "\n")
 	print("  ESR_EL2=")
-	printHex(e.ESR)
+	hv.PrintHex(e.ESR)
 	print(" EC=")
-	printHex(esr.EC())
+	hv.PrintHex(esr.EC())
 	print(" (", esr.ClassName(), ") ISS=")
-	printHex(esr.ISS())
+	hv.PrintHex(esr.ISS())
 	print("\n")
 	if esr.IsAbort() {
 		print("  fault: ", esr.FaultName(), " level ", esr.FaultLevel())
@@ -193,15 +178,15 @@ func reportException() {
 		}
 	}
 	print("  FAR_EL2=")
-	printHex(e.FAR)
+	hv.PrintHex(e.FAR)
 	print(" ELR_EL2=")
-	printHex(e.ELR)
+	hv.PrintHex(e.ELR)
 	print(" SPSR_EL2=")
-	printHex(e.SPSR)
+	hv.PrintHex(e.SPSR)
 	print("\n  LR=")
-	printHex(e.LR)
+	hv.PrintHex(e.LR)
 	print(" SP=")
-	printHex(e.SP)
+	hv.PrintHex(e.SP)
 	print("\ntamavisor: halted after unexpected exception\n")
 	halt()
 }

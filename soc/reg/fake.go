@@ -85,3 +85,32 @@ func (f *Fake) Read32(off uint32) uint32       { return uint32(f.read(off, 32)) 
 func (f *Fake) Write32(off uint32, val uint32) { f.write(off, 32, uint64(val)) }
 func (f *Fake) Read64(off uint32) uint64       { return f.read(off, 64) }
 func (f *Fake) Write64(off uint32, val uint64) { f.write(off, 64, val) }
+
+// W returns the Access a Fake records for a write, for building the
+// expected sequence in driver tests.
+func W(width int, off uint32, val uint64) Access {
+	return Access{Write: true, Off: off, Width: width, Val: val}
+}
+
+// R returns the Access a Fake records for a read that returned val.
+func R(width int, off uint32, val uint64) Access {
+	return Access{Off: off, Width: width, Val: val}
+}
+
+// DiffLog returns "" when got equals want, else a two-line description
+// for a test failure.
+func DiffLog(got, want []Access) string {
+	if len(got) == len(want) {
+		same := true
+		for i := range got {
+			if got[i] != want[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return ""
+		}
+	}
+	return fmt.Sprintf("\n got  %v\n want %v", got, want)
+}

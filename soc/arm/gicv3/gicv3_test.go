@@ -12,22 +12,10 @@ import (
 	"github.com/tamavisor/tamavisor/soc/reg"
 )
 
-func w32(off uint32, val uint64) reg.Access {
-	return reg.Access{Write: true, Off: off, Width: 32, Val: val}
-}
-
-func w64(off uint32, val uint64) reg.Access {
-	return reg.Access{Write: true, Off: off, Width: 64, Val: val}
-}
-
-func r32(off uint32, val uint64) reg.Access {
-	return reg.Access{Off: off, Width: 32, Val: val}
-}
-
 func checkLog(t *testing.T, what string, got, want []reg.Access) {
 	t.Helper()
-	if !slices.Equal(got, want) {
-		t.Errorf("%s:\n got  %v\n want %v", what, got, want)
+	if d := reg.DiffLog(got, want); d != "" {
+		t.Errorf("%s:%s", what, d)
 	}
 }
 
@@ -70,26 +58,26 @@ func TestDistributorInitSequence(t *testing.T) {
 	}
 
 	want := []reg.Access{
-		r32(GICD_TYPER, 1),
-		w32(GICD_CTLR, 0),
-		r32(GICD_CTLR, 0), // RWP clear
-		w32(0x184, 0xffffffff),
-		r32(GICD_CTLR, 0), // RWP clear
-		w32(0x284, 0xffffffff),
-		w32(0x384, 0xffffffff),
-		w32(0x084, 0xffffffff),
+		reg.R(32, GICD_TYPER, 1),
+		reg.W(32, GICD_CTLR, 0),
+		reg.R(32, GICD_CTLR, 0), // RWP clear
+		reg.W(32, 0x184, 0xffffffff),
+		reg.R(32, GICD_CTLR, 0), // RWP clear
+		reg.W(32, 0x284, 0xffffffff),
+		reg.W(32, 0x384, 0xffffffff),
+		reg.W(32, 0x084, 0xffffffff),
 	}
 	for off := uint32(0x420); off < 0x440; off += 4 {
-		want = append(want, w32(off, 0xa0a0a0a0))
+		want = append(want, reg.W(32, off, 0xa0a0a0a0))
 	}
 	want = append(want,
-		w32(0xc08, 0),
-		w32(0xc0c, 0),
-		w32(GICD_CTLR, 0x12), // ARE_NS | EnableGrp1A
-		r32(GICD_CTLR, 0x12), // RWP clear
+		reg.W(32, 0xc08, 0),
+		reg.W(32, 0xc0c, 0),
+		reg.W(32, GICD_CTLR, 0x12), // ARE_NS | EnableGrp1A
+		reg.R(32, GICD_CTLR, 0x12), // RWP clear
 	)
 	for id := uint32(32); id < 64; id++ {
-		want = append(want, w64(0x6000+8*id, 0))
+		want = append(want, reg.W(64, 0x6000+8*id, 0))
 	}
 	checkLog(t, "Distributor.Init accesses", f.Log, want)
 }
@@ -146,7 +134,7 @@ func TestDistributorRWPTimeout(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "GICD_CTLR=0x80000000") {
 		t.Fatalf("Init err = %v, want ErrTimeout naming GICD_CTLR=0x80000000", err)
 	}
-	checkLog(t, "writes", f.Writes(), []reg.Access{w32(GICD_CTLR, 0)})
+	checkLog(t, "writes", f.Writes(), []reg.Access{reg.W(32, GICD_CTLR, 0)})
 }
 
 func TestRedistributorWake(t *testing.T) {
@@ -165,11 +153,11 @@ func TestRedistributorWake(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLog(t, "Wake accesses", f.Log, []reg.Access{
-		r32(GICR_WAKER, 0x6),
-		w32(GICR_WAKER, 0x4), // ProcessorSleep cleared
-		r32(GICR_WAKER, 0x4),
-		r32(GICR_WAKER, 0x4),
-		r32(GICR_WAKER, 0x0), // children awake
+		reg.R(32, GICR_WAKER, 0x6),
+		reg.W(32, GICR_WAKER, 0x4), // ProcessorSleep cleared
+		reg.R(32, GICR_WAKER, 0x4),
+		reg.R(32, GICR_WAKER, 0x4),
+		reg.R(32, GICR_WAKER, 0x0), // children awake
 	})
 }
 
@@ -197,18 +185,18 @@ func TestRedistributorInitSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []reg.Access{
-		r32(GICR_WAKER, 0),
-		w32(GICR_WAKER, 0),
-		r32(GICR_WAKER, 0),
-		w32(0x10180, 0xffffffff), // ICENABLER0
-		w32(0x10280, 0xffffffff), // ICPENDR0
-		w32(0x10380, 0xffffffff), // ICACTIVER0
-		w32(0x10080, 0xffffffff), // IGROUPR0
+		reg.R(32, GICR_WAKER, 0),
+		reg.W(32, GICR_WAKER, 0),
+		reg.R(32, GICR_WAKER, 0),
+		reg.W(32, 0x10180, 0xffffffff), // ICENABLER0
+		reg.W(32, 0x10280, 0xffffffff), // ICPENDR0
+		reg.W(32, 0x10380, 0xffffffff), // ICACTIVER0
+		reg.W(32, 0x10080, 0xffffffff), // IGROUPR0
 	}
 	for off := uint32(0x10400); off < 0x10420; off += 4 {
-		want = append(want, w32(off, 0xa0a0a0a0))
+		want = append(want, reg.W(32, off, 0xa0a0a0a0))
 	}
-	want = append(want, r32(GICR_CTLR, 0))
+	want = append(want, reg.R(32, GICR_CTLR, 0))
 	checkLog(t, "Redistributor.Init accesses", f.Log, want)
 }
 

@@ -5,25 +5,16 @@ package pl011
 
 import (
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tamavisor/tamavisor/soc/reg"
 )
 
-func w32(off uint32, val uint64) reg.Access {
-	return reg.Access{Write: true, Off: off, Width: 32, Val: val}
-}
-
-func r32(off uint32, val uint64) reg.Access {
-	return reg.Access{Off: off, Width: 32, Val: val}
-}
-
 func checkLog(t *testing.T, what string, got, want []reg.Access) {
 	t.Helper()
-	if !slices.Equal(got, want) {
-		t.Errorf("%s:\n got  %v\n want %v", what, got, want)
+	if d := reg.DiffLog(got, want); d != "" {
+		t.Errorf("%s:%s", what, d)
 	}
 }
 
@@ -71,16 +62,16 @@ func TestInitSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLog(t, "Init accesses", f.Log, []reg.Access{
-		w32(UARTCR, 0),       // disable
-		r32(UARTFR, 0),       // BUSY clear
-		r32(UARTLCR_H, 0x70), // flush: clear FEN...
-		w32(UARTLCR_H, 0x60), // ...read-modify-write
-		w32(UARTIBRD, 13),    // 24 MHz / (16 * 115200) = 13.0208:
-		w32(UARTFBRD, 1),     // IBRD 13, FBRD int(.0208*64+.5) = 1
-		w32(UARTLCR_H, 0x70), // WLEN=8, FEN; latches IBRD/FBRD
-		w32(UARTIMSC, 0),     // mask all interrupts
-		w32(UARTICR, 0x7ff),  // clear them
-		w32(UARTCR, 0x301),   // UARTEN | TXE | RXE
+		reg.W(32, UARTCR, 0),       // disable
+		reg.R(32, UARTFR, 0),       // BUSY clear
+		reg.R(32, UARTLCR_H, 0x70), // flush: clear FEN...
+		reg.W(32, UARTLCR_H, 0x60), // ...read-modify-write
+		reg.W(32, UARTIBRD, 13),    // 24 MHz / (16 * 115200) = 13.0208:
+		reg.W(32, UARTFBRD, 1),     // IBRD 13, FBRD int(.0208*64+.5) = 1
+		reg.W(32, UARTLCR_H, 0x70), // WLEN=8, FEN; latches IBRD/FBRD
+		reg.W(32, UARTIMSC, 0),     // mask all interrupts
+		reg.W(32, UARTICR, 0x7ff),  // clear them
+		reg.W(32, UARTCR, 0x301),   // UARTEN | TXE | RXE
 	})
 }
 
@@ -91,12 +82,12 @@ func TestInitWithoutClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLog(t, "Init writes", f.Writes(), []reg.Access{
-		w32(UARTCR, 0),
-		w32(UARTLCR_H, 0),
-		w32(UARTLCR_H, 0x70),
-		w32(UARTIMSC, 0),
-		w32(UARTICR, 0x7ff),
-		w32(UARTCR, 0x301),
+		reg.W(32, UARTCR, 0),
+		reg.W(32, UARTLCR_H, 0),
+		reg.W(32, UARTLCR_H, 0x70),
+		reg.W(32, UARTIMSC, 0),
+		reg.W(32, UARTICR, 0x7ff),
+		reg.W(32, UARTCR, 0x301),
 	})
 }
 
@@ -110,7 +101,7 @@ func TestInitBusyTimeout(t *testing.T) {
 		t.Fatalf("Init err = %v, want ErrTimeout with UARTFR=0x18", err)
 	}
 	// The UART is left disabled and nothing else is programmed.
-	checkLog(t, "writes", f.Writes(), []reg.Access{w32(UARTCR, 0)})
+	checkLog(t, "writes", f.Writes(), []reg.Access{reg.W(32, UARTCR, 0)})
 	if n := len(f.Log); n != 1+64+1 {
 		t.Errorf("%d accesses, want the write, 64 polls and one read for the message", n)
 	}
@@ -140,9 +131,9 @@ func TestTxWaitsWhileFull(t *testing.T) {
 	u := &UART{Regs: f}
 	u.Tx('A')
 	checkLog(t, "Tx accesses", f.Log, []reg.Access{
-		r32(UARTFR, 0x20), r32(UARTFR, 0x20), r32(UARTFR, 0x20),
-		r32(UARTFR, 0x80),
-		w32(UARTDR, 'A'),
+		reg.R(32, UARTFR, 0x20), reg.R(32, UARTFR, 0x20), reg.R(32, UARTFR, 0x20),
+		reg.R(32, UARTFR, 0x80),
+		reg.W(32, UARTDR, 'A'),
 	})
 	if d := u.Dropped.Load(); d != 0 {
 		t.Errorf("Dropped = %d", d)
@@ -175,7 +166,7 @@ func TestWriteRaw(t *testing.T) {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	checkLog(t, "Write writes", f.Writes(), []reg.Access{
-		w32(UARTDR, 'a'), w32(UARTDR, '\n'), w32(UARTDR, 'b'),
+		reg.W(32, UARTDR, 'a'), reg.W(32, UARTDR, '\n'), reg.W(32, UARTDR, 'b'),
 	})
 }
 
@@ -187,7 +178,7 @@ func TestRx(t *testing.T) {
 	if b, ok := u.Rx(); ok || b != 0 {
 		t.Errorf("Rx on empty FIFO = %q, %v", b, ok)
 	}
-	checkLog(t, "empty Rx", f.Log, []reg.Access{r32(UARTFR, 0x10)})
+	checkLog(t, "empty Rx", f.Log, []reg.Access{reg.R(32, UARTFR, 0x10)})
 
 	f.Poke(UARTFR, 0)
 	f.Poke(UARTDR, 'x')

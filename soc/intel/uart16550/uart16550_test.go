@@ -5,25 +5,16 @@ package uart16550
 
 import (
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tamavisor/tamavisor/soc/reg"
 )
 
-func w8(off uint32, val uint64) reg.Access {
-	return reg.Access{Write: true, Off: off, Width: 8, Val: val}
-}
-
-func r8(off uint32, val uint64) reg.Access {
-	return reg.Access{Off: off, Width: 8, Val: val}
-}
-
 func checkLog(t *testing.T, what string, got, want []reg.Access) {
 	t.Helper()
-	if !slices.Equal(got, want) {
-		t.Errorf("%s:\n got  %v\n want %v", what, got, want)
+	if d := reg.DiffLog(got, want); d != "" {
+		t.Errorf("%s:%s", what, d)
 	}
 }
 
@@ -49,13 +40,13 @@ func TestInitSequence(t *testing.T) {
 			t.Fatalf("Init(%d): %v", tc.baud, err)
 		}
 		checkLog(t, "Init writes", f.Log, []reg.Access{
-			w8(IER, 0),
-			w8(LCR, 0x80), // DLAB
-			w8(DLL, tc.dll),
-			w8(DLM, tc.dlm),
-			w8(LCR, 0x03), // 8N1, DLAB off
-			w8(FCR, 0xc7), // FIFOs on and cleared, trigger 14
-			w8(MCR, 0x0b), // DTR | RTS | OUT2
+			reg.W(8, IER, 0),
+			reg.W(8, LCR, 0x80), // DLAB
+			reg.W(8, DLL, tc.dll),
+			reg.W(8, DLM, tc.dlm),
+			reg.W(8, LCR, 0x03), // 8N1, DLAB off
+			reg.W(8, FCR, 0xc7), // FIFOs on and cleared, trigger 14
+			reg.W(8, MCR, 0x0b), // DTR | RTS | OUT2
 		})
 	}
 }
@@ -88,7 +79,7 @@ func TestTxWaitsForTHRE(t *testing.T) {
 	u := &UART{Regs: f}
 	u.Tx('Z')
 	checkLog(t, "Tx accesses", f.Log, []reg.Access{
-		r8(LSR, 0), r8(LSR, 0), r8(LSR, 0x60), w8(THR, 'Z'),
+		reg.R(8, LSR, 0), reg.R(8, LSR, 0), reg.R(8, LSR, 0x60), reg.W(8, THR, 'Z'),
 	})
 }
 
@@ -114,7 +105,7 @@ func TestWriteRaw(t *testing.T) {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	checkLog(t, "Write writes", f.Writes(), []reg.Access{
-		w8(THR, 'o'), w8(THR, '\n'), w8(THR, 'k'),
+		reg.W(8, THR, 'o'), reg.W(8, THR, '\n'), reg.W(8, THR, 'k'),
 	})
 }
 
@@ -125,7 +116,7 @@ func TestRx(t *testing.T) {
 	if b, ok := u.Rx(); ok || b != 0 {
 		t.Errorf("Rx with DR clear = %q, %v", b, ok)
 	}
-	checkLog(t, "empty Rx", f.Log, []reg.Access{r8(LSR, 0x20)})
+	checkLog(t, "empty Rx", f.Log, []reg.Access{reg.R(8, LSR, 0x20)})
 
 	f.Poke(LSR, 1<<LSR_THRE|1<<LSR_DR)
 	f.Poke(RBR, 'q')
