@@ -1,0 +1,135 @@
+// hv/manifest: the partition manifest that says which VMs tamavisor runs.
+// SPDX-License-Identifier: BSD-3-Clause
+
+package manifest
+
+import (
+	"fmt"
+
+	"github.com/tamavisor/tamavisor/hv"
+)
+
+// Limits on the manifest itself, enforced by Parse. They bound the work a
+// malformed or hostile manifest can cause inside the hypervisor.
+const (
+	MaxSize       = 64 << 10 // bytes of JSON
+	MaxVMs        = 16
+	MaxVCPUs      = 8 // per VM
+	MaxDevices    = 16
+	MaxDeviceIRQs = 16 // per device
+	MaxNameLen    = 32
+	MaxPathLen    = 255
+	MaxCmdlineLen = 2048 // arm64 Linux COMMAND_LINE_SIZE
+	MaxCPU        = 1023 // highest physical CPU index Parse accepts
+	MinMemory     = 1 << 20
+	// AddrBits is the widest guest-physical and host-physical address
+	// tamavisor maps: a window must end at or below 1<<AddrBits (48-bit
+	// stage-2 and NPT/EPT with four levels of 4 KiB tables).
+	AddrBits = 48
+)
+
+// ConsoleSize is the size of the virtual console window: one PL011
+// register block (ARM DDI 0183G, 3.1 "Summary of registers": 4 KiB).
+const ConsoleSize = 0x1000
+
+// Shared peripheral interrupts: the INTIDs a manifest may route to a VM.
+// ARM IHI 0069H, 2.2.1 "INTIDs", Table 2-1: SPIs are INTIDs 32-1019.
+const (
+	SPIFirst = 32
+	SPILast  = 1019
+)
+
+// Manifest is a parsed partition manifest. Build one with Parse; Validate
+// checks it against the machine.
+type Manifest struct {
+	VMs []*VM
+}
+
+// VM is one partition.
+type VM struct {
+	// Name is 1..MaxNameLen characters of [A-Za-z0-9_-].
+	Name string
+	// ID is the VM's number, 1..255, unique in the manifest.
+	ID uint8
+	// VCPUs lists the vCPUs in order (vCPU 0 first).
+	VCPUs []VCPU
+	// Memory is the guest RAM window.
+	Memory Memory
+	// Kernel names the kernel image; Initrd an optional initial RAM disk.
+	// How a name is resolved is up to Limits.ImageSize: cmd/hvmanifest
+	// reads files relative to the manifest, the hypervisor reads its
+	// embedded bundle.
+	Kernel string
+	Initrd string
+	// Cmdline is the kernel command line (printable ASCII).
+	Cmdline string
+	// Console is the virtual PL011, or nil for a VM without one.
+	Console *Console
+	// Devices are passthrough MMIO devices.
+	Devices []Device
+	// Autostart says whether the hypervisor starts the VM at boot.
+	Autostart bool
+}
+
+// VCPU is one virtual CPU.
+type VCPU struct {
+	// CPU is the index of the physical CPU the vCPU is pinned to.
+	CPU int
+}
+
+// Memory is the guest RAM window [Base, Base+Size) in the VM's IPA space.
+type Memory struct {
+	Base hv.IPA
+	Size uint64
+}
+
+// End returns the first address after the window.
+func (m Memory) End() hv.IPA { return m.Base + hv.IPA(m.Size) }
+
+// Console is the VM's virtual PL011 at [Base, Base+ConsoleSize).
+type Console struct {
+	Base hv.IPA
+	// IRQ is the SPI INTID the virtual UART raises in the VM's virtual
+	// interrupt controller.
+	IRQ uint32
+}
+
+// Device is a passthrough MMIO device: the host-physical window
+// [PA, PA+Size) appears at [Base, Base+Size) in the VM, and the physical
+// interrupts IRQs are routed to the VM.
+type Device struct {
+	Name string
+	Base hv.IPA
+	Size uint64
+	// PA defaults to Base (identity passthrough).
+	PA   hv.PA
+	IRQs []uint32
+}
+
+// VM returns the VM called name, or nil.
+func (m *Manifest) VM(name string) *VM {
+	for _, vm := range m.VMs {
+		if vm.Name == name {
+			return vm
+		}
+	}
+	return nil
+}
+
+// window is a half-open range [base, base+size) in one address space,
+// with the label error messages use for it.
+type window struct {
+	what string
+	base uint64
+	size uint64
+}
+
+func (w window) end() uint64 { return w.base + w.size }
+
+func (w window) overlaps(o window) bool {
+	return w.base < o.end() && o.base < w.end()
+}
+
+func (w window) String() string {
+	return fmt.Sprintf("[%#x,%#x)", w.base, w.end())
+}
