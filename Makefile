@@ -14,6 +14,11 @@ SHELL := /bin/bash
 TIER1_BOARDS := qemu-virt-arm64 qemu-q35-amd64
 BOARD        ?= qemu-virt-arm64
 
+# The partition manifest embedded into the arm64 image (see
+# hv/manifest/FORMAT.md); its images are resolved relative to it.
+MANIFEST ?= examples/testguest.json
+BUNDLE   := cmd/tamavisor/bundle
+
 TAMAGO_VERSION ?= tamago-go1.25.7
 TAMAGO_REPO    ?= https://github.com/usbarmory/tamago-go
 TAMAGO_ROOT    ?= $(HOME)/.cache/tamago-go/$(TAMAGO_VERSION)
@@ -37,21 +42,33 @@ TEXT_qemu-q35-amd64    := 0x10010000
 # Interactive QEMU command lines (the test harness builds the same ones in
 # ci/qemu; keep them in step).
 QEMU_qemu-virt-arm64 := qemu-system-aarch64 -M virt,gic-version=3,virtualization=on -cpu max \
-	-m 1024 -smp 1 -nographic -serial mon:stdio -kernel
+	-m 1024 -smp 2 -nographic -serial mon:stdio -kernel
 QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -smp 1 \
 	-nographic -serial mon:stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -kernel
 
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
 	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios
 
-.PHONY: all images image qemu test check integration deps toolchain clean
+.PHONY: all images image qemu test check integration deps toolchain clean guests bundle
 
 all: images
 
 images:
 	@for b in $(TIER1_BOARDS); do $(MAKE) --no-print-directory image BOARD=$$b || exit 1; done
 
-image: toolchain
+# Guest images built by the project (ci/guests), for the manifests in
+# examples/.
+guests: toolchain
+	@mkdir -p $(BUILD)/guests
+	GOOS=tamago GOARCH=arm64 $(TAMAGO) build -trimpath -ldflags "-T 0x40010000 -R 0x1000" \
+		-o $(BUILD)/guests/testguest.elf ./ci/guests/testguest
+
+# The manifest and its images, checked and copied where go:embed finds
+# them. A manifest with invalid VMs fails the build here.
+bundle: guests
+	$(HOSTGO) run ./cmd/hvmanifest bundle -o $(BUNDLE) -reserve 0x08000000:16M:vgic $(MANIFEST)
+
+image: toolchain bundle
 	@test -n "$(GOARCH_$(BOARD))" || { echo "unknown BOARD=$(BOARD) (have: $(TIER1_BOARDS))" >&2; exit 2; }
 	@mkdir -p $(BUILD)/$(BOARD)
 	GOOS=tamago GOARCH=$(GOARCH_$(BOARD)) $(TAMAGO) build -trimpath \

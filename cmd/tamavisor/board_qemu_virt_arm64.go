@@ -6,8 +6,90 @@
 package main
 
 import (
+	"embed"
+	"fmt"
+	"io"
+	"path"
+
 	"github.com/tamavisor/tamavisor/board/qemu/virt"
 	"github.com/tamavisor/tamavisor/hv"
+	"github.com/tamavisor/tamavisor/hv/arm64"
+	"github.com/tamavisor/tamavisor/hv/manifest"
+	"github.com/tamavisor/tamavisor/hv/vmm"
 )
 
+// bundle is the manifest and guest images, put there by
+// `hvmanifest bundle` from the Makefile's MANIFEST.
+//
+//go:embed all:bundle
+var bundle embed.FS
+
 func platform() *hv.Platform { return virt.Platform() }
+
+func image(name string) ([]byte, bool) {
+	b, err := bundle.ReadFile(path.Join("bundle", name))
+	return b, err == nil
+}
+
+// startVMs reserves the RAM the hypervisor does not use for guests,
+// prepares EL2 for them, creates the manifest's VMs and starts the
+// scheduler on this CPU.
+func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
+	var free []hv.Region
+	for _, r := range p.RAM() {
+		for _, f := range subtract(r, p.HypervisorRAM) {
+			if err := arm64.MapHostRAM(f); err != nil {
+				fmt.Fprintf(console, "tamavisor: %v\r\n", err)
+				continue
+			}
+			free = append(free, f)
+		}
+	}
+	if err := arm64.InitVirtualization(); err != nil {
+		fmt.Fprintf(console, "tamavisor: no VMs: %v\r\n", err)
+		return nil
+	}
+	if err := virt.EnableHypervisorTimer(); err != nil {
+		fmt.Fprintf(console, "tamavisor: no VMs: %v\r\n", err)
+		return nil
+	}
+	pool := vmm.NewRAMPool(free)
+	man, _ := image("manifest.json")
+	m := vmm.New(vmm.Config{
+		Manifest: man,
+		Image:    image,
+		CPUs:     p.CPUs,
+		Pool:     pool,
+		Reserved: []manifest.Window{{Name: "vgic", Base: arm64.GuestGICDBase, Size: arm64.GuestGICWindow}},
+		Arch: &arm64.Arch{
+			CPU:    arm64.HardwareCPU(),
+			Mem:    arm64.IdentityMemory(),
+			Pool:   pool,
+			Loader: arm64.LoadImages,
+		},
+		Console: console,
+		MemView: arm64.MemView,
+		Now:     arm64.Nanotime,
+	})
+	for _, r := range m.Rejected {
+		fmt.Fprintf(console, "tamavisor: rejected: %s\r\n", r)
+	}
+	m.StartAutostart()
+	go m.Schedule(0)
+	return m
+}
+
+// subtract returns r without the part covered by hole.
+func subtract(r, hole hv.Region) []hv.Region {
+	if hole.End() <= r.Base || hole.Base >= r.End() {
+		return []hv.Region{r}
+	}
+	var out []hv.Region
+	if hole.Base > r.Base {
+		out = append(out, hv.Region{Name: r.Name, Kind: r.Kind, Base: r.Base, Size: uint64(hole.Base - r.Base)})
+	}
+	if hole.End() < r.End() {
+		out = append(out, hv.Region{Name: r.Name, Kind: r.Kind, Base: hole.End(), Size: uint64(r.End() - hole.End())})
+	}
+	return out
+}

@@ -30,8 +30,12 @@ func main() {
 	p := platform()
 	banner(p.Console, p)
 
+	cmds := shell.Standard(p)
+	if m := startVMs(p, p.Console); m != nil {
+		cmds = append(cmds, m.Commands(p.Console)...)
+	}
 	sh := shell.New(p.Console, p.Console)
-	for _, c := range shell.Standard(p) {
+	for _, c := range cmds {
 		if err := sh.Register(c); err != nil {
 			fmt.Fprintf(p.Console, "tamavisor: %v\n", err)
 		}

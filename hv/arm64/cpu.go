@@ -106,12 +106,7 @@ func ticksToNs(ticks, freq uint64) int64 {
 //go:nosplit
 func Nanotime() int64 { return ticksToNs(read_cntpct(), cntfrq) }
 
-// PSCI function IDs (DEN0022 PSCI 1.1, 5.1 Function prototypes), SMC32.
-const (
-	PSCI_VERSION      = 0x84000000
-	PSCI_SYSTEM_OFF   = 0x84000008
-	PSCI_SYSTEM_RESET = 0x84000009
-)
+// The PSCI function IDs are in psci.go.
 
 // PSCIVersion returns the firmware's PSCI version (major<<16 | minor),
 // or a negative SMCCC error code.

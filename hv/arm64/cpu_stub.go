@@ -28,3 +28,16 @@ func write_icc_pmr_el1(val uint64)      { panic(hostOnly) }
 func write_icc_igrpen1_el1(val uint64)  { panic(hostOnly) }
 func read_id_aa64isar0() uint64         { panic(hostOnly) }
 func read_rndr() (val uint64, ok bool)  { panic(hostOnly) }
+
+// Stand-ins for switch_arm64.s.
+func enter_guest(ctx *Context)             { panic(hostOnly) }
+func read_ich_vtr() uint64                 { panic(hostOnly) }
+func write_vtcr_el2(val uint64)            { panic(hostOnly) }
+func write_mdcr_el2(val uint64)            { panic(hostOnly) }
+func read_mdcr_el2() uint64                { panic(hostOnly) }
+func write_cnthctl_el2(val uint64)         { panic(hostOnly) }
+func flush_guest_tlb(vttbr uint64)         { panic(hostOnly) }
+func clean_dcache_range(start, end uint64) { panic(hostOnly) }
+func read_icc_iar1() uint64                { panic(hostOnly) }
+func write_icc_eoir1(val uint64)           { panic(hostOnly) }
+func tlb_sync()                            { panic(hostOnly) }

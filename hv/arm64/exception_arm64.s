@@ -13,9 +13,19 @@
 	MOVD	$n, R0; \
 	B	·el2Exception(SB)
 
+// GUEST_VECTOR leaves a guest: it keeps the guest's x0/x1 on the stack
+// (the host stack enter_guest ran on) and enters guest_exit with the
+// vector's index in R0.
+#define GUEST_VECTOR(n) \
+	PCALIGN	$128; \
+	STP.W	(R0, R1), -16(RSP); \
+	MOVD	$n, R0; \
+	B	·guest_exit(SB)
+
 // D1.10.2 Exception vectors (ARM DDI 0487K.a), Table D1-7: VBAR_EL2 must
-// be 2 KiB aligned; each entry is 0x80 bytes. No exception is expected at
-// EL2 yet (guests come with the hv core), so every entry reports.
+// be 2 KiB aligned; each entry is 0x80 bytes. Exceptions taken from EL2
+// itself are hypervisor bugs and report; those from EL1/EL0 are guest
+// exits (switch_arm64.s).
 TEXT ·el2Vectors(SB),NOSPLIT|NOFRAME,$0
 	PCALIGN	$2048
 	MOVD	$0, R0
@@ -27,14 +37,14 @@ TEXT ·el2Vectors(SB),NOSPLIT|NOFRAME,$0
 	VECTOR(5)
 	VECTOR(6)
 	VECTOR(7)
-	VECTOR(8)
-	VECTOR(9)
-	VECTOR(10)
-	VECTOR(11)
-	VECTOR(12)
-	VECTOR(13)
-	VECTOR(14)
-	VECTOR(15)
+	GUEST_VECTOR(8)
+	GUEST_VECTOR(9)
+	GUEST_VECTOR(10)
+	GUEST_VECTOR(11)
+	GUEST_VECTOR(12)
+	GUEST_VECTOR(13)
+	GUEST_VECTOR(14)
+	GUEST_VECTOR(15)
 
 // el2Exception records the syndrome registers in ·lastException and calls
 // the Go reporter, which does not return. It stays on the interrupted

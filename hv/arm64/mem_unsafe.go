@@ -24,3 +24,11 @@ func (identity) Write64(pa hv.PA, val uint64) {
 	// SAFETY: callers pass page-table addresses inside reserved RAM.
 	*(*uint64)(unsafe.Pointer(uintptr(hv.IdentityVA(pa)))) = val
 }
+
+// MemView returns the hypervisor's view of host memory [pa, pa+size),
+// which must be mapped at EL2 (MapHostRAM).
+func MemView(pa hv.PA, size uint64) []byte {
+	// SAFETY: guest RAM reserved from the pool and mapped by MapHostRAM;
+	// the slice is bounded by the reservation.
+	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(hv.IdentityVA(pa)))), int(size))
+}

@@ -33,6 +33,27 @@
 #define CNTVOFF_EL2 SYSREG(3, 4, 14, 0, 3)
 #define CNTHCTL_EL2 SYSREG(3, 4, 14, 1, 0)
 
+// Virtualization registers (D19.2 / D19.12, IHI 0069H 12.4 for ICH_*)
+#define VPIDR_EL2      SYSREG(3, 4, 0, 0, 0)
+#define VMPIDR_EL2     SYSREG(3, 4, 0, 0, 5)
+#define HSTR_EL2       SYSREG(3, 4, 1, 1, 3)
+#define VTTBR_EL2      SYSREG(3, 4, 2, 1, 0)
+#define VTCR_EL2       SYSREG(3, 4, 2, 1, 2)
+#define TPIDR_EL2      SYSREG(3, 4, 13, 0, 2)
+#define CNTHP_TVAL_EL2 SYSREG(3, 4, 14, 2, 0)
+#define CNTHP_CTL_EL2  SYSREG(3, 4, 14, 2, 1)
+#define CNTHP_CVAL_EL2 SYSREG(3, 4, 14, 2, 2)
+#define ICH_AP0R0_EL2  SYSREG(3, 4, 12, 8, 0)
+#define ICH_AP1R0_EL2  SYSREG(3, 4, 12, 9, 0)
+#define ICH_HCR_EL2    SYSREG(3, 4, 12, 11, 0)
+#define ICH_VTR_EL2    SYSREG(3, 4, 12, 11, 1)
+#define ICH_MISR_EL2   SYSREG(3, 4, 12, 11, 2)
+#define ICH_VMCR_EL2   SYSREG(3, 4, 12, 11, 7)
+#define ICH_LR0_EL2    SYSREG(3, 4, 12, 12, 0)
+#define ICH_LR1_EL2    SYSREG(3, 4, 12, 12, 1)
+#define ICH_LR2_EL2    SYSREG(3, 4, 12, 12, 2)
+#define ICH_LR3_EL2    SYSREG(3, 4, 12, 12, 3)
+
 #define SCTLR_EL3   SYSREG(3, 6, 1, 0, 0)
 #define SCR_EL3     SYSREG(3, 6, 1, 1, 0)
 #define CPTR_EL3    SYSREG(3, 6, 1, 1, 2)
@@ -47,9 +68,15 @@
 #define X2 2
 #define X3 3
 #define X4 4
+#define X5 5
+#define X6 6
+#define X7 7
 
 // C6.2.372 TLBI ALLE2: SYS #4, C8, C7, #0, XZR
 #define TLBI_ALLE2 WORD $0xd50c871f
+// C6.2.372 TLBI VMALLS12E1IS: SYS #4, C8, C3, #6, XZR (stage 1 and 2,
+// current VMID, Inner Shareable)
+#define TLBI_VMALLS12E1IS WORD $0xd50c83df
 // C6.2.123 IC IALLU: SYS #0, C7, C5, #0, XZR
 #define IC_IALLU WORD $0xd508751f
 // C6.2.287 SMC #0

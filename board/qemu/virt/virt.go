@@ -204,3 +204,17 @@ func Platform() *hv.Platform {
 		Poweroff:      arm64.SystemOff,
 	}
 }
+
+// EnableHypervisorTimer routes the EL2 physical timer's PPI (INTID 26,
+// CNTHP) and the GIC maintenance interrupt (INTID 25) to this CPU. The
+// hypervisor arms CNTHP while a guest runs to take the CPU back at the
+// end of a slice or at a guest timer deadline; the maintenance interrupt
+// brings it back when the guest completes a level-triggered virtual
+// interrupt (ICH_LR<n>_EL2.EOI), so the line is sampled again at once.
+func EnableHypervisorTimer() error {
+	rd := &gicv3.Redistributor{Regs: reg.MMIO{Base: GICR_BASE}}
+	if err := rd.EnablePPI(arm64.INTID_MAINT); err != nil {
+		return err
+	}
+	return rd.EnablePPI(arm64.INTID_CNTHP)
+}

@@ -208,3 +208,13 @@ func (r *Redistributor) Init() error {
 	}
 	return nil
 }
+
+// EnablePPI enables one of this PE's SGIs or PPIs (INTID 0-31) through
+// GICR_ISENABLER0 (IHI 0069D §8.11.15).
+func (r *Redistributor) EnablePPI(intid uint32) error {
+	if intid > 31 {
+		return fmt.Errorf("gicv3: INTID %d is not an SGI or PPI", intid)
+	}
+	r.Regs.Write32(GICR_ISENABLER0, 1<<intid)
+	return nil
+}

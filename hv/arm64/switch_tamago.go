@@ -1,0 +1,19 @@
+// hv/arm64: ARMv8-A EL2 CPU support for tamavisor.
+// SPDX-License-Identifier: BSD-3-Clause
+
+//go:build tamago && arm64
+
+package arm64
+
+// defined in switch_arm64.s
+func enter_guest(ctx *Context)
+func read_ich_vtr() uint64
+func write_vtcr_el2(val uint64)
+func write_mdcr_el2(val uint64)
+func read_mdcr_el2() uint64
+func write_cnthctl_el2(val uint64)
+func flush_guest_tlb(vttbr uint64)
+func clean_dcache_range(start, end uint64)
+func read_icc_iar1() uint64
+func write_icc_eoir1(val uint64)
+func tlb_sync()
