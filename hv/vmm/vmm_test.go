@@ -1,0 +1,265 @@
+// vmm: the architecture-neutral VM manager of tamavisor.
+// SPDX-License-Identifier: BSD-3-Clause
+
+package vmm
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/tamavisor/tamavisor/hv"
+	"github.com/tamavisor/tamavisor/hv/shell"
+)
+
+func TestGuestRAMSlice(t *testing.T) {
+	r := GuestRAM{IPA: 0x4000_0000, PA: 0x5000_0000, Size: 0x1000, Mem: make([]byte, 0x1000)}
+	for _, c := range []struct {
+		ipa, n uint64
+		ok     bool
+	}{
+		{0x4000_0000, 0x1000, true},
+		{0x4000_0ff0, 0x10, true},
+		{0x4000_0ff0, 0x11, false},
+		{0x3fff_ffff, 1, false},
+		{0x4000_1001, 0, false},
+		{^uint64(0), 2, false},
+		{0x4000_0000, ^uint64(0), false},
+	} {
+		b, ok := r.Slice(c.ipa, c.n)
+		if ok != c.ok || (ok && uint64(len(b)) != c.n) {
+			t.Errorf("Slice(%#x, %#x) = %d bytes, %v; want ok=%v", c.ipa, c.n, len(b), ok, c.ok)
+		}
+	}
+	if pa, ok := r.ToPA(0x4000_0010); !ok || pa != 0x5000_0010 {
+		t.Errorf("ToPA = %v %v", pa, ok)
+	}
+}
+
+func TestRAMPool(t *testing.T) {
+	p := NewRAMPool([]hv.Region{{Base: 0x5010_0000, Size: 0x1000_0000}})
+	// Trimmed to 2 MiB alignment at both ends.
+	if p.Free() != 0x1000_0000-RAMAlign {
+		t.Fatalf("Free = %#x", p.Free())
+	}
+	a, err := p.Alloc(1)
+	if err != nil || a != 0x5020_0000 {
+		t.Fatalf("Alloc = %v, %v", a, err)
+	}
+	b, err := p.Alloc(64 << 20)
+	if err != nil || b != a+RAMAlign {
+		t.Fatalf("second Alloc = %v, %v", b, err)
+	}
+	if _, err := p.Alloc(1 << 40); !errors.Is(err, ErrNoMemory) {
+		t.Fatalf("huge Alloc err = %v", err)
+	}
+	p.Release(a, 1)
+	p.Release(b, 64<<20)
+	if p.Free() != 0x1000_0000-RAMAlign || len(p.free) != 1 {
+		t.Fatalf("after release: free %#x in %d blocks", p.Free(), len(p.free))
+	}
+}
+
+func TestHypercallABI(t *testing.T) {
+	mgr := &Manager{}
+	vm := &VM{ID: 7, Name: "t", mgr: mgr, Log: NewRingForTest(),
+		RAM: GuestRAM{IPA: 0x4000_0000, Size: 0x1000, Mem: make([]byte, 0x1000)}}
+	vm.Output = output{vm}
+	copy(vm.RAM.Mem[0x100:], "hello")
+	call := func(r ...uint64) [4]uint64 {
+		var regs [4]uint64
+		copy(regs[:], r)
+		vm.Hypercall(2, &regs)
+		return regs
+	}
+	if r := call(HC_VERSION); r[0] != HCVersion {
+		t.Errorf("HC_VERSION = %#x", r[0])
+	}
+	if r := call(HC_VCPU_ID); r[0] != 2 || r[1] != 7 {
+		t.Errorf("HC_VCPU_ID = %d, %d", r[0], r[1])
+	}
+	if r := call(HC_CONSOLE_WRITE, 0x4000_0100, 5); r[0] != 5 || string(vm.Log.Bytes()) != "hello" {
+		t.Errorf("HC_CONSOLE_WRITE = %d, log %q", r[0], vm.Log.Bytes())
+	}
+	for _, bad := range [][2]uint64{{0x4000_0ffe, 4}, {0x1000, 1}, {0x4000_0000, HCConsoleMax + 1}, {^uint64(0), 2}} {
+		if r := call(HC_CONSOLE_WRITE, bad[0], bad[1]); r[0] != HC_EINVAL {
+			t.Errorf("HC_CONSOLE_WRITE(%#x, %d) = %#x, want EINVAL", bad[0], bad[1], r[0])
+		}
+	}
+	var regs [4]uint64
+	regs[0] = HC_YIELD
+	if vm.Hypercall(0, &regs) != HCYield || regs[0] != 0 {
+		t.Errorf("HC_YIELD")
+	}
+	if r := call(0xC600_0099); r[0] != SMCCC_NOT_SUPPORTED {
+		t.Errorf("unknown = %#x", r[0])
+	}
+	if vm.Stats.BadHypercalls != 5 {
+		t.Errorf("bad hypercalls = %d, want 5", vm.Stats.BadHypercalls)
+	}
+}
+
+// fakeMachine records what the manager asks of it.
+type fakeMachine struct {
+	boots, stops, runs int
+	failBoot          bool
+}
+
+func (f *fakeMachine) Boot() error {
+	f.boots++
+	if f.failBoot {
+		return errors.New("bad image")
+	}
+	return nil
+}
+func (f *fakeMachine) Run(pcpu int, until int64) (bool, int64) { f.runs++; return true, 0 }
+func (f *fakeMachine) Stop()                                    { f.stops++ }
+func (f *fakeMachine) VCPUInfo() []VCPUInfo                     { return []VCPUInfo{{Index: 0, State: "running"}} }
+func (f *fakeMachine) IRQ(intid int) (hv.IRQLine, error)        { return nil, nil }
+
+type fakeArch struct{ machines []*fakeMachine }
+
+func (a *fakeArch) NewMachine(vm *VM) (Machine, error) {
+	m := &fakeMachine{}
+	a.machines = append(a.machines, m)
+	return m, nil
+}
+
+const testManifest = `{"vms": [
+ {"name": "a", "id": 1, "vcpus": [{"cpu": 0}], "memory": {"base": "0x40000000", "size": "4M"},
+  "kernel": "k", "console": {"base": "0x09000000", "irq": 33}, "autostart": true},
+ {"name": "b", "id": 2, "vcpus": [{"cpu": 3}], "memory": {"base": "0x40000000", "size": "4M"}, "kernel": "k"},
+ {"name": "c", "id": 3, "vcpus": [{"cpu": 0}], "memory": {"base": "0x40000000", "size": "4M"}, "kernel": "missing"}
+]}`
+
+func newTestManager(t *testing.T) (*Manager, *fakeArch, *bytes.Buffer) {
+	t.Helper()
+	arch := &fakeArch{}
+	con := &bytes.Buffer{}
+	mem := map[hv.PA][]byte{}
+	m := New(Config{
+		Manifest: []byte(testManifest),
+		Image: func(name string) ([]byte, bool) {
+			if name == "k" {
+				return []byte{1, 2, 3, 4}, true
+			}
+			return nil, false
+		},
+		CPUs:    2,
+		Pool:    NewRAMPool([]hv.Region{{Base: 0x5000_0000, Size: 64 << 20}}),
+		Arch:    arch,
+		Console: con,
+		MemView: func(pa hv.PA, size uint64) []byte {
+			b := make([]byte, size)
+			mem[pa] = b
+			return b
+		},
+	})
+	return m, arch, con
+}
+
+// TestManagerRejectsAndStarts: invalid VMs (a vCPU pinned to a CPU the
+// machine lacks, a missing image) are reported and skipped; the valid
+// one is created, autostarted, stopped, reset and listed.
+func TestManagerRejectsAndStarts(t *testing.T) {
+	m, arch, _ := newTestManager(t)
+	if len(m.VMs()) != 1 || m.VMs()[0].Name != "a" {
+		t.Fatalf("VMs = %v", m.VMs())
+	}
+	if len(m.Rejected) != 2 || !strings.Contains(strings.Join(m.Rejected, "\n"), `"b"`) ||
+		!strings.Contains(strings.Join(m.Rejected, "\n"), `"c"`) {
+		t.Fatalf("Rejected = %q", m.Rejected)
+	}
+	m.StartAutostart()
+	vm, err := m.Lookup("1")
+	if err != nil || vm.State != Running || arch.machines[0].boots != 1 {
+		t.Fatalf("after autostart: %v %v boots %d", vm, err, arch.machines[0].boots)
+	}
+	if err := m.Start(vm); !errors.Is(err, ErrState) {
+		t.Errorf("Start of running VM: %v", err)
+	}
+	m.RunOnce(0)
+	if arch.machines[0].runs != 1 {
+		t.Errorf("runs = %d", arch.machines[0].runs)
+	}
+	if err := m.Stop(vm); err != nil || vm.State != Stopped {
+		t.Errorf("Stop: %v %s", err, vm.State)
+	}
+	m.RunOnce(0)
+	if arch.machines[0].runs != 1 {
+		t.Errorf("a stopped VM ran")
+	}
+	if err := m.Reset(vm); err != nil || vm.State != Running || vm.Stats.Starts != 2 {
+		t.Errorf("Reset: %v %s starts %d", err, vm.State, vm.Stats.Starts)
+	}
+	arch.machines[0].failBoot = true
+	if err := m.Reset(vm); err == nil || vm.State != Crashed {
+		t.Errorf("failed reset: %v %s", err, vm.State)
+	}
+}
+
+func TestShellVM(t *testing.T) {
+	m, _, _ := newTestManager(t)
+	m.StartAutostart()
+	vm, _ := m.Lookup("a")
+	vm.Output.Write([]byte("guest says hi\n"))
+
+	// A serial console delivers what was typed, one burst per read.
+	in := &bursts{parts: []string{"vm list\r", "vm list --json\r", "vm log a\r", "vm stop a\r", "vm stop a\r",
+		"vm bogus a\r", "vm start nosuch\r", "vm start a\r", "vm console a\r", "typed", "more\x1d", "vm list\r"}}
+	out := &bytes.Buffer{}
+	sh := shell.New(in, out)
+	sh.SetEcho(false)
+	for _, c := range m.Commands(in) {
+		if err := sh.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sh.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"a            running",
+		`"name":"a"`,
+		`"rejected":[`,
+		"guest says hi",
+		"vm a: stopped",
+		"error: vmm: vm is in the wrong state: a is stopped",
+		"error: usage: vm",
+		`error: vmm: no such vm: "nosuch"`,
+		"[attached to a; Ctrl-] detaches]",
+		"[detached from a]",
+		"vm a: running",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("shell output lacks %q:\n%s", want, got)
+		}
+	}
+	// The typed bytes reached the VM's UART receive path (its FIFO takes
+	// one byte until the guest enables it; the rest waits in pendingIn).
+	if vm.Console == nil {
+		t.Fatal("no console device")
+	}
+	u := vm.Console.(interface{ RXSpace() int })
+	if got := 1 - u.RXSpace() + len(vm.pendingIn); got != len("typedmore") {
+		t.Errorf("console input queued %d bytes, want %d", got, len("typedmore"))
+	}
+}
+
+type bursts struct{ parts []string }
+
+func (b *bursts) Read(p []byte) (int, error) {
+	if len(b.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.parts[0])
+	if n == len(b.parts[0]) {
+		b.parts = b.parts[1:]
+	} else {
+		b.parts[0] = b.parts[0][n:]
+	}
+	return n, nil
+}
