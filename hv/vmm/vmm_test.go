@@ -104,7 +104,7 @@ func TestHypercallABI(t *testing.T) {
 // fakeMachine records what the manager asks of it.
 type fakeMachine struct {
 	boots, stops, runs int
-	failBoot          bool
+	failBoot           bool
 }
 
 func (f *fakeMachine) Boot() error {
@@ -115,9 +115,9 @@ func (f *fakeMachine) Boot() error {
 	return nil
 }
 func (f *fakeMachine) Run(pcpu int, until int64) (bool, int64) { f.runs++; return true, 0 }
-func (f *fakeMachine) Stop()                                    { f.stops++ }
-func (f *fakeMachine) VCPUInfo() []VCPUInfo                     { return []VCPUInfo{{Index: 0, State: "running"}} }
-func (f *fakeMachine) IRQ(intid int) (hv.IRQLine, error)        { return nil, nil }
+func (f *fakeMachine) Stop()                                   { f.stops++ }
+func (f *fakeMachine) VCPUInfo() []VCPUInfo                    { return []VCPUInfo{{Index: 0, State: "running"}} }
+func (f *fakeMachine) IRQ(intid int) (hv.IRQLine, error)       { return nil, nil }
 
 type fakeArch struct{ machines []*fakeMachine }
 
