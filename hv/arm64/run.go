@@ -47,10 +47,11 @@ func (m *Machine) Run(pcpu int, until int64) (ran bool, wake int64) {
 
 // timerFiring reports the level of the vCPU's virtual timer output
 // (D11.2.4 "Timer conditions": ENABLE set, IMASK clear, and
-// CNTVCT - CNTV_CVAL >= 0, with CNTVCT = CNTPCT - CNTVOFF).
+// CNTVCT >= CNTV_CVAL as unsigned 64-bit values, with
+// CNTVCT = CNTPCT - CNTVOFF).
 func (v *VCPU) timerFiring(now uint64) bool {
 	c := &v.Ctx
-	return c.CNTV_CTL&1 != 0 && c.CNTV_CTL&2 == 0 && int64(now-c.CNTVOFF-c.CNTV_CVAL) >= 0
+	return c.CNTV_CTL&1 != 0 && c.CNTV_CTL&2 == 0 && now-c.CNTVOFF >= c.CNTV_CVAL
 }
 
 // timerDeadline returns the physical count at which the virtual timer
@@ -60,7 +61,11 @@ func (v *VCPU) timerDeadline(now uint64) (uint64, bool) {
 	if c.CNTV_CTL&1 == 0 || c.CNTV_CTL&2 != 0 || v.timerFiring(now) {
 		return 0, false
 	}
-	return c.CNTV_CVAL + c.CNTVOFF, true
+	d := c.CNTV_CVAL + c.CNTVOFF
+	if d < c.CNTV_CVAL {
+		return 0, false // beyond the end of the physical count: never
+	}
+	return d, true
 }
 
 func (v *VCPU) wakeable(now uint64) bool {
@@ -163,7 +168,8 @@ func (v *VCPU) handleExit() exitAction {
 	default:
 		// AArch32 EL0 (vector 12): tamavisor guests are AArch64; an
 		// AArch32 process gets an undefined instruction.
-		v.inject(func() { c.InjectUndef() })
+		v.injected()
+		c.InjectUndef()
 		return actResume
 	}
 
@@ -201,18 +207,20 @@ func (v *VCPU) handleExit() exitAction {
 		v.dataAbort(esr)
 		return actResume
 	case EC_IABT_LOWER:
-		v.inject(func() { c.InjectInstructionAbort() })
+		v.injected()
+		c.InjectInstructionAbort()
 		return actResume
 	default:
-		v.inject(func() { c.InjectUndef() })
+		v.injected()
+		c.InjectUndef()
 		return actResume
 	}
 }
 
-func (v *VCPU) inject(f func()) {
+// injected counts a fault reflected into the guest.
+func (v *VCPU) injected() {
 	v.m.Injected++
 	v.m.VM.Stats.Injected++
-	f()
 }
 
 // physicalIRQ takes the physical interrupt that made the guest exit.
@@ -264,7 +272,8 @@ func (v *VCPU) dataAbort(esr ESR) {
 	m := v.m
 	da, err := DecodeDataAbort(esr)
 	if err != nil || !da.Valid || da.S1PTW || da.CM || !da.IsTranslationFault() {
-		v.inject(func() { c.InjectDataAbort(c.FAR, da.Write) })
+		v.injected()
+		c.InjectDataAbort(c.FAR, da.Write)
 		return
 	}
 	m.MMIOExits++
@@ -280,7 +289,8 @@ func (v *VCPU) dataAbort(esr ESR) {
 		}
 	}
 	if err != nil {
-		v.inject(func() { c.InjectDataAbort(c.FAR, da.Write) })
+		v.injected()
+		c.InjectDataAbort(c.FAR, da.Write)
 		return
 	}
 	c.PC += 4
@@ -293,7 +303,8 @@ func (v *VCPU) sysreg(esr ESR) {
 	c := &v.Ctx
 	acc, err := DecodeSysReg(esr)
 	if err != nil {
-		v.inject(func() { c.InjectUndef() })
+		v.injected()
+		c.InjectUndef()
 		return
 	}
 	key := acc.Encoding()
@@ -312,7 +323,8 @@ func (v *VCPU) sysreg(esr ESR) {
 			c.SetReg(acc.Rt, 0)
 		}
 	default:
-		v.inject(func() { c.InjectUndef() })
+		v.injected()
+		c.InjectUndef()
 		return
 	}
 	c.PC += 4

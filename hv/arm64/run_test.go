@@ -176,3 +176,67 @@ func TestGarbageExits(t *testing.T) {
 		t.Errorf("only %d exits handled", m.VM.Stats.Exits)
 	}
 }
+
+// TestTimerCondition: the virtual timer fires when CNTVCT >= CVAL as
+// unsigned values; a guest CVAL near 2^64 never fires and gives no
+// deadline (it must not wrap into an exit storm).
+func TestTimerCondition(t *testing.T) {
+	v := &VCPU{}
+	v.Ctx.CNTVOFF = 1000
+	v.Ctx.CNTV_CTL = 1
+	for _, c := range []struct {
+		now, cval uint64
+		firing    bool
+		deadline  bool
+	}{
+		{2000, 999, true, false},
+		{2000, 1000, true, false},
+		{2000, 1001, false, true},
+		{2000, ^uint64(0), false, false},
+		{2000, ^uint64(0) - 500, false, false},
+	} {
+		v.Ctx.CNTV_CVAL = c.cval
+		if got := v.timerFiring(c.now); got != c.firing {
+			t.Errorf("now %d cval %#x: firing %v, want %v", c.now, c.cval, got, c.firing)
+		}
+		if _, ok := v.timerDeadline(c.now); ok != c.deadline {
+			t.Errorf("now %d cval %#x: deadline %v, want %v", c.now, c.cval, ok, c.deadline)
+		}
+	}
+	v.Ctx.CNTV_CVAL = 0
+	v.Ctx.CNTV_CTL = 1 | 2 // IMASK
+	if v.timerFiring(2000) {
+		t.Errorf("masked timer fires")
+	}
+}
+
+// TestPSCISystemOffReset: SYSTEM_OFF and SYSTEM_RESET from a guest act on
+// its own VM only.
+func TestPSCISystemOffReset(t *testing.T) {
+	cpu := &fakeCPU{now: 1}
+	m, _ := newTestMachine(t, cpu)
+	boots := 0
+	m.boot = func() (uint64, uint64, error) { boots++; return 0x4000_0000, 0, nil }
+	m.vttbr = 1 << 48
+	other, _ := newTestMachine(t, &fakeCPU{now: 1})
+
+	copy(m.VM.RAM.Mem, "dirty")
+	cpu.exits = []func(*Context){func(c *Context) {
+		c.Vector, c.ESR, c.X[0] = VecLowerSync, esr(EC_SMC64, 0), PSCI_SYSTEM_RESET
+	}}
+	m.VM.State = vmm.Running
+	m.Run(0, 1<<62)
+	if boots != 1 || m.VM.State != vmm.Running || m.VM.RAM.Mem[0] != 0 || m.VCPUs[0].Ctx.PC != 0x4000_0000 {
+		t.Errorf("SYSTEM_RESET: boots %d state %s RAM[0] %#x PC %#x", boots, m.VM.State, m.VM.RAM.Mem[0], m.VCPUs[0].Ctx.PC)
+	}
+	cpu.exits = []func(*Context){func(c *Context) {
+		c.Vector, c.ESR, c.X[0] = VecLowerSync, esr(EC_HVC64, 0), PSCI_SYSTEM_OFF
+	}}
+	m.Run(0, 1<<62)
+	if m.VM.State != vmm.Off || m.VCPUs[0].state != vcpuOff || m.VCPUs[1].state != vcpuOff {
+		t.Errorf("SYSTEM_OFF: state %s vcpus %v %v", m.VM.State, m.VCPUs[0].state, m.VCPUs[1].state)
+	}
+	if other.VCPUs[0].state != vcpuRunnable {
+		t.Errorf("the other VM was affected")
+	}
+}

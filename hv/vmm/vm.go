@@ -14,7 +14,6 @@ package vmm
 import (
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/manifest"
@@ -202,12 +201,3 @@ func (o output) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-// lockedVM runs f with the manager lock held.
-func (m *Manager) locked(f func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f()
-}
-
-var _ = sync.Mutex{}

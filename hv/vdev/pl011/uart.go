@@ -30,26 +30,28 @@ import (
 	"sync"
 
 	"github.com/tamavisor/tamavisor/hv"
+	hw "github.com/tamavisor/tamavisor/soc/arm/pl011"
 )
 
 // Register offsets (ARM DDI 0183G §3.2, Table 3-1 "UART register
-// summary"), named as in soc/arm/pl011.
+// summary"): the same registers the physical driver programs, so the
+// offsets are taken from it rather than written twice.
 const (
-	UARTDR    = 0x000 // §3.3.1 Data Register
-	UARTRSR   = 0x004 // §3.3.2 Receive Status Register (read)
-	UARTECR   = 0x004 // §3.3.2 Error Clear Register (write)
-	UARTFR    = 0x018 // §3.3.3 Flag Register
-	UARTILPR  = 0x020 // §3.3.4 IrDA Low-Power Counter Register
-	UARTIBRD  = 0x024 // §3.3.5 Integer Baud Rate Register
-	UARTFBRD  = 0x028 // §3.3.6 Fractional Baud Rate Register
-	UARTLCR_H = 0x02c // §3.3.7 Line Control Register
-	UARTCR    = 0x030 // §3.3.8 Control Register
-	UARTIFLS  = 0x034 // §3.3.9 Interrupt FIFO Level Select Register
-	UARTIMSC  = 0x038 // §3.3.10 Interrupt Mask Set/Clear Register
-	UARTRIS   = 0x03c // §3.3.11 Raw Interrupt Status Register
-	UARTMIS   = 0x040 // §3.3.12 Masked Interrupt Status Register
-	UARTICR   = 0x044 // §3.3.13 Interrupt Clear Register
-	UARTDMACR = 0x048 // §3.3.14 DMA Control Register
+	UARTDR    = hw.UARTDR
+	UARTRSR   = hw.UARTRSR
+	UARTECR   = hw.UARTECR
+	UARTFR    = hw.UARTFR
+	UARTILPR  = hw.UARTILPR
+	UARTIBRD  = hw.UARTIBRD
+	UARTFBRD  = hw.UARTFBRD
+	UARTLCR_H = hw.UARTLCR_H
+	UARTCR    = hw.UARTCR
+	UARTIFLS  = hw.UARTIFLS
+	UARTIMSC  = hw.UARTIMSC
+	UARTRIS   = hw.UARTRIS
+	UARTMIS   = hw.UARTMIS
+	UARTICR   = hw.UARTICR
+	UARTDMACR = hw.UARTDMACR
 
 	UARTPeriphID0 = 0xfe0 // §3.3.15 Peripheral Identification Registers
 	UARTPeriphID1 = 0xfe4
