@@ -49,7 +49,7 @@ QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -s
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
 	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios
 
-.PHONY: all images image qemu test check integration deps toolchain clean guests bundle
+.PHONY: all images image qemu test check integration deps toolchain clean guests bundle linux-guest
 
 all: images
 
@@ -62,6 +62,49 @@ guests: toolchain
 	@mkdir -p $(BUILD)/guests
 	GOOS=tamago GOARCH=arm64 $(TAMAGO) build -trimpath -ldflags "-T 0x40010000 -R 0x1000" \
 		-o $(BUILD)/guests/testguest.elf ./ci/guests/testguest
+
+# The Linux demo guest: Debian's arm64 kernel (linux-image-arm64, resolved
+# to the current ABI package) and busybox-static, downloaded for arm64 with
+# a private apt state under $(APT64) (no change to the host's dpkg), and
+# an initramfs made by cmd/mkinitramfs with ci/guests/linux/init. Nothing
+# downloaded is committed.
+LINUX_DIR := $(BUILD)/guests/linux
+APT64     := $(BUILD)/apt-arm64
+APT64_OPT  = -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
+	-o Dir::Etc::SourceList=$(CURDIR)/$(APT64)/sources.list -o Dir::Etc::SourceParts=/dev/null \
+	-o Dir::State::Lists=$(CURDIR)/$(APT64)/lists -o Dir::Cache=$(CURDIR)/$(APT64)/cache \
+	-o Dir::State::status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+DEBIAN_SUITE  ?= bookworm
+
+linux-guest: $(LINUX_DIR)/Image $(LINUX_DIR)/initramfs.cpio.gz
+
+$(APT64)/debs.stamp:
+	@mkdir -p $(APT64)/lists/partial $(APT64)/cache/archives/partial $(APT64)/debs
+	printf 'deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
+		$(DEBIAN_MIRROR) $(DEBIAN_SUITE) > $(APT64)/sources.list
+	printf 'deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s-security %s-security main\n' \
+		$(DEBIAN_MIRROR) $(DEBIAN_SUITE) >> $(APT64)/sources.list
+	apt-get $(APT64_OPT) -qq update
+	set -e; kpkg=$$(apt-cache $(APT64_OPT) depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/ {print $$2; exit}'); \
+		test -n "$$kpkg" || { echo "linux-guest: cannot resolve linux-image-arm64" >&2; exit 1; }; \
+		cd $(APT64)/debs && rm -f *.deb && apt-get $(APT64_OPT) -qq download $$kpkg busybox-static
+	touch $@
+
+$(LINUX_DIR)/Image: $(APT64)/debs.stamp
+	@mkdir -p $(LINUX_DIR) $(APT64)/x
+	dpkg-deb --fsys-tarfile $(APT64)/debs/linux-image-*_arm64.deb | tar -x -C $(APT64)/x --wildcards './boot/vmlinuz-*'
+	set -e; k=$$(ls $(APT64)/x/boot/vmlinuz-* | head -1); \
+		if [ "$$(head -c2 $$k | od -An -tx1 | tr -d ' ')" = 1f8b ]; then gzip -dc $$k > $@.tmp; else cp $$k $@.tmp; fi; \
+		echo "$$(basename $$k)" > $(LINUX_DIR)/kernel-version
+	mv $@.tmp $@
+
+$(LINUX_DIR)/initramfs.cpio.gz: $(APT64)/debs.stamp ci/guests/linux/init cmd/mkinitramfs/main.go
+	@mkdir -p $(LINUX_DIR) $(APT64)/bb
+	dpkg-deb -x $(APT64)/debs/busybox-static_*_arm64.deb $(APT64)/bb
+	$(HOSTGO) run ./cmd/mkinitramfs -o $@ -init ci/guests/linux/init \
+		file:/bin/busybox=$(APT64)/bb/bin/busybox:0755 \
+		dir:/proc dir:/sys dir:/dev dir:/tmp dir:/root nod:/dev/console:c:5:1:0600
 
 # The manifest and its images, checked and copied where go:embed finds
 # them. A manifest with invalid VMs fails the build here.

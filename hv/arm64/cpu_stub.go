@@ -32,6 +32,7 @@ func read_rndr() (val uint64, ok bool)  { panic(hostOnly) }
 // Stand-ins for switch_arm64.s.
 func enter_guest(ctx *Context)             { panic(hostOnly) }
 func read_ich_vtr() uint64                 { panic(hostOnly) }
+func read_id_regs(r *IDRegs)               { panic(hostOnly) }
 func write_vtcr_el2(val uint64)            { panic(hostOnly) }
 func write_mdcr_el2(val uint64)            { panic(hostOnly) }
 func read_mdcr_el2() uint64                { panic(hostOnly) }

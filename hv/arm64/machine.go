@@ -46,12 +46,13 @@ const (
 	HCR_BSU_IS = 1 << 10
 	HCR_TWI    = 1 << 13
 	HCR_TWE    = 1 << 14
+	HCR_TID3   = 1 << 18
 	HCR_TSC    = 1 << 19
 	HCR_TIDCP  = 1 << 20
 	HCR_RW_BIT = 1 << 31
 
 	guestHCR = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS |
-		HCR_TWI | HCR_TWE | HCR_TSC | HCR_TIDCP | HCR_RW_BIT
+		HCR_TWI | HCR_TWE | HCR_TID3 | HCR_TSC | HCR_TIDCP | HCR_RW_BIT
 )
 
 // ICH_HCR_EL2.En (IHI 0069H 12.4.6): enable the virtual CPU interface.
@@ -116,6 +117,8 @@ type CPU interface {
 	// CleanDcache makes [pa, pa+size) visible to a guest running with
 	// its caches off.
 	CleanDcache(pa hv.PA, size uint64)
+	// IDRegs are the feature ID registers guests read (HCR_EL2.TID3).
+	IDRegs() *IDRegs
 }
 
 // Machine is the arm64 part of one VM: stage-2 tables, virtual GIC,

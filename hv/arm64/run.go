@@ -296,7 +296,8 @@ func (v *VCPU) dataAbort(esr ESR) {
 	c.PC += 4
 }
 
-// sysreg emulates a trapped MSR/MRS: SGI generation, the EL1 physical
+// sysreg emulates a trapped MSR/MRS: the feature ID registers (from the
+// sanitized table), SGI generation, the EL1 physical
 // timer (not offered to guests: RAZ/WI), debug and PMU registers
 // (RAZ/WI); anything else is UNDEFINED for the guest.
 func (v *VCPU) sysreg(esr ESR) {
@@ -308,6 +309,11 @@ func (v *VCPU) sysreg(esr ESR) {
 		return
 	}
 	key := acc.Encoding()
+	if val, ok := v.m.cpu.IDRegs().Lookup(acc); ok && acc.Read {
+		c.SetReg(acc.Rt, val)
+		c.PC += 4
+		return
+	}
 	switch {
 	case key == SYSREG_ICC_SGI1R_EL1 || key == SYSREG_ICC_ASGI1R_EL1:
 		if !acc.Read {

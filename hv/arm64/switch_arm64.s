@@ -332,3 +332,122 @@ TEXT ·tlb_sync(SB),NOSPLIT,$0-0
 	DSB	$15
 	ISB	$15
 	RET
+
+// func read_id_regs(r *IDRegs)
+// Reads the ID group 3 registers (op0=3 op1=0 CRn=0 CRm=1..7 op2=0..7;
+// unallocated encodings in this space are RAZ) as MRS X1 words.
+TEXT ·read_id_regs(SB),NOSPLIT,$0-8
+	MOVD	r+0(FP), R0
+	WORD	$0xd5380101 // mrs x1, S3_0_C0_C1_0
+	MOVD	R1, 0(R0)
+	WORD	$0xd5380121 // mrs x1, S3_0_C0_C1_1
+	MOVD	R1, 8(R0)
+	WORD	$0xd5380141 // mrs x1, S3_0_C0_C1_2
+	MOVD	R1, 16(R0)
+	WORD	$0xd5380161 // mrs x1, S3_0_C0_C1_3
+	MOVD	R1, 24(R0)
+	WORD	$0xd5380181 // mrs x1, S3_0_C0_C1_4
+	MOVD	R1, 32(R0)
+	WORD	$0xd53801a1 // mrs x1, S3_0_C0_C1_5
+	MOVD	R1, 40(R0)
+	WORD	$0xd53801c1 // mrs x1, S3_0_C0_C1_6
+	MOVD	R1, 48(R0)
+	WORD	$0xd53801e1 // mrs x1, S3_0_C0_C1_7
+	MOVD	R1, 56(R0)
+	WORD	$0xd5380201 // mrs x1, S3_0_C0_C2_0
+	MOVD	R1, 64(R0)
+	WORD	$0xd5380221 // mrs x1, S3_0_C0_C2_1
+	MOVD	R1, 72(R0)
+	WORD	$0xd5380241 // mrs x1, S3_0_C0_C2_2
+	MOVD	R1, 80(R0)
+	WORD	$0xd5380261 // mrs x1, S3_0_C0_C2_3
+	MOVD	R1, 88(R0)
+	WORD	$0xd5380281 // mrs x1, S3_0_C0_C2_4
+	MOVD	R1, 96(R0)
+	WORD	$0xd53802a1 // mrs x1, S3_0_C0_C2_5
+	MOVD	R1, 104(R0)
+	WORD	$0xd53802c1 // mrs x1, S3_0_C0_C2_6
+	MOVD	R1, 112(R0)
+	WORD	$0xd53802e1 // mrs x1, S3_0_C0_C2_7
+	MOVD	R1, 120(R0)
+	WORD	$0xd5380301 // mrs x1, S3_0_C0_C3_0
+	MOVD	R1, 128(R0)
+	WORD	$0xd5380321 // mrs x1, S3_0_C0_C3_1
+	MOVD	R1, 136(R0)
+	WORD	$0xd5380341 // mrs x1, S3_0_C0_C3_2
+	MOVD	R1, 144(R0)
+	WORD	$0xd5380361 // mrs x1, S3_0_C0_C3_3
+	MOVD	R1, 152(R0)
+	WORD	$0xd5380381 // mrs x1, S3_0_C0_C3_4
+	MOVD	R1, 160(R0)
+	WORD	$0xd53803a1 // mrs x1, S3_0_C0_C3_5
+	MOVD	R1, 168(R0)
+	WORD	$0xd53803c1 // mrs x1, S3_0_C0_C3_6
+	MOVD	R1, 176(R0)
+	WORD	$0xd53803e1 // mrs x1, S3_0_C0_C3_7
+	MOVD	R1, 184(R0)
+	WORD	$0xd5380401 // mrs x1, S3_0_C0_C4_0
+	MOVD	R1, 192(R0)
+	WORD	$0xd5380421 // mrs x1, S3_0_C0_C4_1
+	MOVD	R1, 200(R0)
+	WORD	$0xd5380441 // mrs x1, S3_0_C0_C4_2
+	MOVD	R1, 208(R0)
+	WORD	$0xd5380461 // mrs x1, S3_0_C0_C4_3
+	MOVD	R1, 216(R0)
+	WORD	$0xd5380481 // mrs x1, S3_0_C0_C4_4
+	MOVD	R1, 224(R0)
+	WORD	$0xd53804a1 // mrs x1, S3_0_C0_C4_5
+	MOVD	R1, 232(R0)
+	WORD	$0xd53804c1 // mrs x1, S3_0_C0_C4_6
+	MOVD	R1, 240(R0)
+	WORD	$0xd53804e1 // mrs x1, S3_0_C0_C4_7
+	MOVD	R1, 248(R0)
+	WORD	$0xd5380501 // mrs x1, S3_0_C0_C5_0
+	MOVD	R1, 256(R0)
+	WORD	$0xd5380521 // mrs x1, S3_0_C0_C5_1
+	MOVD	R1, 264(R0)
+	WORD	$0xd5380541 // mrs x1, S3_0_C0_C5_2
+	MOVD	R1, 272(R0)
+	WORD	$0xd5380561 // mrs x1, S3_0_C0_C5_3
+	MOVD	R1, 280(R0)
+	WORD	$0xd5380581 // mrs x1, S3_0_C0_C5_4
+	MOVD	R1, 288(R0)
+	WORD	$0xd53805a1 // mrs x1, S3_0_C0_C5_5
+	MOVD	R1, 296(R0)
+	WORD	$0xd53805c1 // mrs x1, S3_0_C0_C5_6
+	MOVD	R1, 304(R0)
+	WORD	$0xd53805e1 // mrs x1, S3_0_C0_C5_7
+	MOVD	R1, 312(R0)
+	WORD	$0xd5380601 // mrs x1, S3_0_C0_C6_0
+	MOVD	R1, 320(R0)
+	WORD	$0xd5380621 // mrs x1, S3_0_C0_C6_1
+	MOVD	R1, 328(R0)
+	WORD	$0xd5380641 // mrs x1, S3_0_C0_C6_2
+	MOVD	R1, 336(R0)
+	WORD	$0xd5380661 // mrs x1, S3_0_C0_C6_3
+	MOVD	R1, 344(R0)
+	WORD	$0xd5380681 // mrs x1, S3_0_C0_C6_4
+	MOVD	R1, 352(R0)
+	WORD	$0xd53806a1 // mrs x1, S3_0_C0_C6_5
+	MOVD	R1, 360(R0)
+	WORD	$0xd53806c1 // mrs x1, S3_0_C0_C6_6
+	MOVD	R1, 368(R0)
+	WORD	$0xd53806e1 // mrs x1, S3_0_C0_C6_7
+	MOVD	R1, 376(R0)
+	WORD	$0xd5380701 // mrs x1, S3_0_C0_C7_0
+	MOVD	R1, 384(R0)
+	WORD	$0xd5380721 // mrs x1, S3_0_C0_C7_1
+	MOVD	R1, 392(R0)
+	WORD	$0xd5380741 // mrs x1, S3_0_C0_C7_2
+	MOVD	R1, 400(R0)
+	WORD	$0xd5380761 // mrs x1, S3_0_C0_C7_3
+	MOVD	R1, 408(R0)
+	WORD	$0xd5380781 // mrs x1, S3_0_C0_C7_4
+	MOVD	R1, 416(R0)
+	WORD	$0xd53807a1 // mrs x1, S3_0_C0_C7_5
+	MOVD	R1, 424(R0)
+	WORD	$0xd53807c1 // mrs x1, S3_0_C0_C7_6
+	MOVD	R1, 432(R0)
+	WORD	$0xd53807e1 // mrs x1, S3_0_C0_C7_7
+	MOVD	R1, 440(R0)
+	RET

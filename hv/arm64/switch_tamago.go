@@ -8,6 +8,7 @@ package arm64
 // defined in switch_arm64.s
 func enter_guest(ctx *Context)
 func read_ich_vtr() uint64
+func read_id_regs(r *IDRegs)
 func write_vtcr_el2(val uint64)
 func write_mdcr_el2(val uint64)
 func read_mdcr_el2() uint64

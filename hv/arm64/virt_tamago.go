@@ -24,9 +24,14 @@ func (hwCPU) Nanotime() int64       { return Nanotime() }
 func (hwCPU) AckIRQ() uint32        { return uint32(read_icc_iar1() & 0xffffff) }
 func (hwCPU) EOI(intid uint32)      { write_icc_eoir1(uint64(intid)) }
 func (hwCPU) FlushTLB(vttbr uint64) { flush_guest_tlb(vttbr) }
+func (hwCPU) IDRegs() *IDRegs       { return &guestIDRegs }
 func (hwCPU) CleanDcache(pa hv.PA, size uint64) {
 	clean_dcache_range(uint64(pa), uint64(pa)+size)
 }
+
+// guestIDRegs is what guests read from the ID registers (see
+// SanitizeIDRegs), set by InitVirtualization.
+var guestIDRegs IDRegs
 
 // IdentityMemory is hv.PhysMemory over the hypervisor's identity map.
 func IdentityMemory() hv.PhysMemory { return identity{} }
@@ -62,6 +67,9 @@ func InitVirtualization() error {
 		return err
 	}
 	write_vtcr_el2(vtcr)
+	var raw IDRegs
+	read_id_regs(&raw)
+	guestIDRegs = SanitizeIDRegs(raw, GuestIPABits)
 	write_mdcr_el2(read_mdcr_el2()&MDCR_HPMN_MASK | MDCR_TPMCR | MDCR_TPM | MDCR_TDA | MDCR_TDOSA | MDCR_TDRA)
 	write_cnthctl_el2(1) // EL1PCTEN: the physical counter stays readable
 	return nil
