@@ -34,7 +34,7 @@ func (f *fakeCPU) AckIRQ() uint32            { return INTID_SPURIOUS }
 func (f *fakeCPU) EOI(uint32)                {}
 func (f *fakeCPU) FlushTLB(uint64)           {}
 func (f *fakeCPU) CleanDcache(hv.PA, uint64) {}
-func (f *fakeCPU) IDRegs() *IDRegs          { return &f.id }
+func (f *fakeCPU) IDRegs() *IDRegs           { return &f.id }
 
 type regDev struct{ last uint64 }
 
