@@ -6,7 +6,8 @@
 #   make qemu  [BOARD=...]  boot a board interactively (Ctrl-A X quits)
 #   make test               go vet + go test -race (host)
 #   make check              test, images, QEMU integration tests
-#   make deps               Debian packages (QEMU, GRUB, OVMF, Bochs)
+#   make deps               Debian packages (QEMU, GRUB, OVMF, Bochs) and the
+#                           Linux demo guest (Debian arm64 kernel, busybox)
 #   make toolchain          TamaGo compiler into $(TAMAGO_ROOT)
 
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ BOARD        ?= qemu-virt-arm64
 
 # The partition manifest embedded into the arm64 image (see
 # hv/manifest/FORMAT.md); its images are resolved relative to it.
-MANIFEST ?= examples/testguest.json
+MANIFEST ?= examples/demo.json
 BUNDLE   := cmd/tamavisor/bundle
 
 TAMAGO_VERSION ?= tamago-go1.25.7
@@ -49,7 +50,7 @@ QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -s
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
 	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios
 
-.PHONY: all images image qemu test check integration deps toolchain clean guests bundle linux-guest
+.PHONY: all images image qemu test check integration deps toolchain clean guests bundle linux-guest deps-debian
 
 all: images
 
@@ -108,7 +109,7 @@ $(LINUX_DIR)/initramfs.cpio.gz: $(APT64)/debs.stamp ci/guests/linux/init cmd/mki
 
 # The manifest and its images, checked and copied where go:embed finds
 # them. A manifest with invalid VMs fails the build here.
-bundle: guests
+bundle: guests $(if $(findstring guests/linux,$(file < $(MANIFEST))),linux-guest)
 	$(HOSTGO) run ./cmd/hvmanifest bundle -o $(BUNDLE) -reserve 0x08000000:16M:vgic $(MANIFEST)
 
 image: toolchain bundle
@@ -145,7 +146,9 @@ integration:
 	@mkdir -p $(BUILD)
 	set -o pipefail; TAMAVISOR_REQUIRE_IMAGES=1 $(HOSTGO) test -count=1 -v -timeout 20m ./ci/ 2>&1 | tee $(BUILD)/integration.log
 
-deps:
+deps: deps-debian linux-guest
+
+deps-debian:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing $$missing"; \

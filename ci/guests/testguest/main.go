@@ -150,6 +150,25 @@ func testFaults() {
 		check(fmt.Sprintf("fault-%#x", addr), f && ec(esr) == 0x25 && esr&0x3f == 0x10 && far == addr,
 			fmt.Sprintf("faulted=%v ESR=%#x FAR=%#x", f, esr, far))
 	}
+	// Every 16 MiB of guest-physical space from the end of this VM's RAM
+	// up to 4 GiB, except the emulated GIC and UART windows, faults: the
+	// other VMs' RAM and the hypervisor's (host RAM is 0x40000000 up on
+	// this board, so identity-mapped IPAs would land in it) are out of
+	// reach.
+	sweep, faults := 0, 0
+	for addr := uint64(ramBase + ramSize); addr < 1<<32; addr += 16 << 20 {
+		sweep++
+		if f, esr, far := probeLoad(addr); f && ec(esr) == 0x25 && far == addr {
+			faults++
+		}
+	}
+	for addr := uint64(0); addr < 0x0800_0000; addr += 16 << 20 {
+		sweep++
+		if f, esr, far := probeLoad(addr); f && ec(esr) == 0x25 && far == addr {
+			faults++
+		}
+	}
+	check("fault-sweep", faults == sweep, fmt.Sprintf("%d of %d probes faulted", faults, sweep))
 	// An IMPLEMENTATION DEFINED register (HCR_EL2.TIDCP) is UNDEFINED.
 	f, esr := probeFunc(func() { readImpDef() })
 	check("sysreg-undef", f && ec(esr) == 0, fmt.Sprintf("faulted=%v ESR=%#x", f, esr))
