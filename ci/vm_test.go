@@ -215,6 +215,28 @@ func TestDemo(t *testing.T) {
 		if lin := s.vmList().VMs[s.findVM(l, "linux")]; lin.State != "running" || lin.Stats.Injected != 0 {
 			t.Errorf("linux vm: state %s, %d injected faults", lin.State, lin.Stats.Injected)
 		}
+		// Linux is pinned to CPU 1 (examples/demo.json): the secondary
+		// CPU is online and counted its own guest runs.
+		var cpus struct {
+			CPUs []struct {
+				CPU       int    `json:"cpu"`
+				Online    bool   `json:"online"`
+				GuestRuns uint64 `json:"guest_runs"`
+			} `json:"cpus"`
+		}
+		s.send("cpus --json")
+		js := s.line(`^\{"cpus":.*\}$`, cmdTimeout)[0]
+		s.prompt()
+		if err := json.Unmarshal([]byte(js), &cpus); err != nil {
+			t.Fatalf("cpus --json: %v in %q", err, js)
+		}
+		lin := s.vmList().VMs[s.findVM(l, "linux")]
+		t.Logf("cpus: %+v; linux vCPUs %+v", cpus.CPUs, lin.VCPUs)
+		if len(lin.VCPUs) > 0 && lin.VCPUs[0].PCPU == 1 {
+			if len(cpus.CPUs) < 2 || !cpus.CPUs[1].Online || cpus.CPUs[1].GuestRuns < lin.Exits/2 {
+				t.Errorf("linux is pinned to CPU 1 but CPU 1 ran %+v for %d linux exits", cpus.CPUs, lin.Exits)
+			}
+		}
 	} else {
 		t.Logf("SKIPPED the Linux steps: the embedded manifest has no linux VM")
 	}

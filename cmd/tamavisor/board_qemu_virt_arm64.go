@@ -32,8 +32,9 @@ func image(name string) ([]byte, bool) {
 }
 
 // startVMs reserves the RAM the hypervisor does not use for guests,
-// prepares EL2 for them, creates the manifest's VMs and starts the
-// scheduler on this CPU.
+// prepares EL2 for them, brings the secondary CPUs up as guest
+// executors, creates the manifest's VMs and starts a scheduler for each
+// CPU (all of them goroutines on the boot CPU).
 func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 	var free []hv.Region
 	for _, r := range p.RAM() {
@@ -49,16 +50,20 @@ func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 		fmt.Fprintf(console, "tamavisor: no VMs: %v\r\n", err)
 		return nil
 	}
-	if err := virt.EnableHypervisorTimer(); err != nil {
+	if err := virt.EnableHypervisorTimer(0); err != nil {
 		fmt.Fprintf(console, "tamavisor: no VMs: %v\r\n", err)
 		return nil
+	}
+	cpus, err := arm64.StartSecondaries(p.CPUs, virt.MPIDR, virt.EnableHypervisorTimer)
+	if err != nil {
+		fmt.Fprintf(console, "tamavisor: smp: %v; running guests on %d of %d CPUs\r\n", err, cpus, p.CPUs)
 	}
 	pool := vmm.NewRAMPool(free)
 	man, _ := image("manifest.json")
 	m := vmm.New(vmm.Config{
 		Manifest: man,
 		Image:    image,
-		CPUs:     p.CPUs,
+		CPUs:     cpus,
 		Pool:     pool,
 		Reserved: []manifest.Window{{Name: "vgic", Base: arm64.GuestGICDBase, Size: arm64.GuestGICWindow}},
 		Arch: &arm64.Arch{
@@ -67,15 +72,18 @@ func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 			Pool:   pool,
 			Loader: arm64.LoadImages,
 		},
-		Console: console,
-		MemView: arm64.MemView,
-		Now:     arm64.Nanotime,
+		Console:  console,
+		MemView:  arm64.MemView,
+		Now:      arm64.Nanotime,
+		CPUStats: func() []vmm.CPUStat { return arm64.CPUStats(p.CPUs) },
 	})
 	for _, r := range m.Rejected {
 		fmt.Fprintf(console, "tamavisor: rejected: %s\r\n", r)
 	}
 	m.StartAutostart()
-	go m.Schedule(0)
+	for cpu := 0; cpu < cpus; cpu++ {
+		go m.Schedule(cpu)
+	}
 	return m
 }
 

@@ -72,6 +72,10 @@ type Context struct {
 	ESR    uint64
 	FAR    uint64
 	HPFAR  uint64
+	// IRQ is the physical interrupt an IRQ exit took (INTID, 1020-1023
+	// when none): guest_exit acknowledges and completes it on the CPU
+	// the guest ran on, so the exit can be handled on another one.
+	IRQ uint64
 
 	// HPDeadline is the CNTHP_CVAL_EL2 value armed while the guest runs
 	// (physical count at which the hypervisor takes the CPU back).

@@ -39,6 +39,4 @@ func read_mdcr_el2() uint64                { panic(hostOnly) }
 func write_cnthctl_el2(val uint64)         { panic(hostOnly) }
 func flush_guest_tlb(vttbr uint64)         { panic(hostOnly) }
 func clean_dcache_range(start, end uint64) { panic(hostOnly) }
-func read_icc_iar1() uint64                { panic(hostOnly) }
-func write_icc_eoir1(val uint64)           { panic(hostOnly) }
 func tlb_sync()                            { panic(hostOnly) }

@@ -33,6 +33,9 @@ const (
 	INTID_CNTHP    = 26 // EL2 physical timer, the hypervisor's deadline
 	INTID_CNTV     = 27 // EL1 virtual timer
 	INTID_SPURIOUS = 1023
+	// SGI_KICK is the SGI a secondary CPU sends the boot CPU when a vCPU
+	// it runs has exited (see smp_tamago.go).
+	SGI_KICK = 8
 )
 
 // HCR_EL2 bits for a running guest (D19.2.48).
@@ -100,18 +103,16 @@ type SMCHandler interface {
 // CPU is the per-physical-CPU environment a Machine runs on: the
 // hardware entry points on the target, fakes in host tests.
 type CPU interface {
-	// Enter runs the vCPU until its next exit.
-	Enter(ctx *Context)
+	// Enter runs the vCPU on physical CPU pcpu until its next exit. On a
+	// CPU other than the boot CPU it hands the Context to that CPU and
+	// waits (yielding) until the exit comes back.
+	Enter(pcpu int, ctx *Context)
 	// Counter returns the physical count (CNTPCT_EL0).
 	Counter() uint64
 	// CounterHz is CNTFRQ_EL0.
 	CounterHz() uint64
 	// Nanotime is monotonic time in ns, on the scheduler's clock.
 	Nanotime() int64
-	// AckIRQ acknowledges the highest priority physical interrupt and
-	// returns its INTID (1023 when none); EOI completes it.
-	AckIRQ() uint32
-	EOI(intid uint32)
 	// FlushTLB invalidates the VM's stage-1 and stage-2 TLB entries.
 	FlushTLB(vttbr uint64)
 	// CleanDcache makes [pa, pa+size) visible to a guest running with

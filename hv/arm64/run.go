@@ -15,6 +15,7 @@ const (
 	actResume exitAction = iota // back into the guest
 	actYield                    // end this vCPU's slice
 	actStop                     // the vCPU is no longer runnable
+	actKick                     // end the slice: another CPU's exit waits
 )
 
 // interruptSlice bounds how long a vCPU runs while the virtual GIC holds
@@ -34,7 +35,11 @@ func (m *Machine) Run(pcpu int, until int64) (ran bool, wake int64) {
 		}
 		if v.state == vcpuRunnable {
 			ran = true
-			v.run(until)
+			if v.run(until) {
+				// Kicked: another CPU's exit waits for the
+				// scheduler; give the CPU back now.
+				return ran, wake
+			}
 		}
 		if v.state == vcpuBlocked {
 			if w := v.timerWakeNs(); w != 0 && (wake == 0 || w < wake) {
@@ -100,8 +105,9 @@ func nsToCounts(ns int64, hz uint64) uint64 {
 	return uint64(ns) * (hz / 1_000_000) / 1000
 }
 
-// run enters the vCPU repeatedly until its slice ends.
-func (v *VCPU) run(until int64) {
+// run enters the vCPU repeatedly until its slice ends. It reports
+// whether the slice ended early because of SGI_KICK.
+func (v *VCPU) run(until int64) (kicked bool) {
 	m := v.m
 	cpu := m.cpu
 	var lrs [NumLR]vgic.LR
@@ -129,7 +135,7 @@ func (v *VCPU) run(until int64) {
 		}
 		v.Ctx.HPDeadline = deadline
 
-		cpu.Enter(&v.Ctx)
+		cpu.Enter(v.PCPU, &v.Ctx)
 
 		v.Exits++
 		m.VM.Stats.Exits++
@@ -139,10 +145,10 @@ func (v *VCPU) run(until int64) {
 		m.GIC.Sync(v.Index, lrs[:])
 
 		switch v.handleExit() {
-		case actYield:
-			return
-		case actStop:
-			return
+		case actYield, actStop:
+			return false
+		case actKick:
+			return true
 		}
 		if v.state != vcpuRunnable {
 			return
@@ -157,8 +163,7 @@ func (v *VCPU) handleExit() exitAction {
 	switch c.Vector {
 	case VecLowerIRQ, VecLowerIRQ + 4:
 		v.m.IRQExits++
-		v.physicalIRQ()
-		return actResume
+		return v.physicalIRQ()
 	case VecLowerFIQ, VecLowerFIQ + 4:
 		return actResume
 	case VecLowerSError, VecLowerSError + 4:
@@ -223,15 +228,17 @@ func (v *VCPU) injected() {
 	v.m.VM.Stats.Injected++
 }
 
-// physicalIRQ takes the physical interrupt that made the guest exit.
-// The hypervisor timer (CNTHP) is already disabled by the exit path, so
-// it has usually withdrawn itself and the acknowledge reads spurious.
-func (v *VCPU) physicalIRQ() {
-	id := v.m.cpu.AckIRQ()
-	if id == INTID_SPURIOUS {
-		return
+// physicalIRQ handles the physical interrupt that made the guest exit;
+// guest_exit already acknowledged and completed it (Context.IRQ). The
+// hypervisor timer (CNTHP) is disabled by the exit path, so it usually
+// withdrew itself and the acknowledge read spurious. A kick (SGI_KICK)
+// means another CPU's vCPU exited and waits for this CPU's scheduler:
+// end the slice.
+func (v *VCPU) physicalIRQ() exitAction {
+	if v.Ctx.IRQ == SGI_KICK {
+		return actKick
 	}
-	v.m.cpu.EOI(id)
+	return actResume
 }
 
 // call handles HVC and SMC: PSCI and SMCCC architecture calls on both

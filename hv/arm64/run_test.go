@@ -19,7 +19,7 @@ type fakeCPU struct {
 	id    IDRegs
 }
 
-func (f *fakeCPU) Enter(c *Context) {
+func (f *fakeCPU) Enter(_ int, c *Context) {
 	if len(f.exits) == 0 {
 		c.Vector, c.ESR = VecLowerSync, EC_WFX<<ESR_EC_SHIFT // WFI: block
 		return
@@ -30,8 +30,6 @@ func (f *fakeCPU) Enter(c *Context) {
 func (f *fakeCPU) Counter() uint64           { return f.now }
 func (f *fakeCPU) CounterHz() uint64         { return 62_500_000 }
 func (f *fakeCPU) Nanotime() int64           { return int64(f.now * 16) }
-func (f *fakeCPU) AckIRQ() uint32            { return INTID_SPURIOUS }
-func (f *fakeCPU) EOI(uint32)                {}
 func (f *fakeCPU) FlushTLB(uint64)           {}
 func (f *fakeCPU) CleanDcache(hv.PA, uint64) {}
 func (f *fakeCPU) IDRegs() *IDRegs           { return &f.id }

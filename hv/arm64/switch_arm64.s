@@ -166,6 +166,7 @@ TEXT ·guest_exit(SB),NOSPLIT|NOFRAME,$0
 	MOVD	$0, R1
 	MSR_X(CNTHP_CTL_EL2, X1)
 
+
 	SAVE_SYS(SP_EL0, Context_SP_EL0)
 	SAVE_SYS(SP_EL1, Context_SP_EL1)
 	SAVE_SYS(SCTLR_EL1, Context_SCTLR_EL1)
@@ -210,6 +211,25 @@ TEXT ·guest_exit(SB),NOSPLIT|NOFRAME,$0
 	MOVD	R1, (Context_LR+24)(R0)
 	MOVD	$0, R1
 	MSR_X(ICH_HCR_EL2, X1)
+
+	// An IRQ exit: acknowledge and complete the physical interrupt here,
+	// on the CPU that took it (IHI 0069H 12.2.14 ICC_IAR1_EL1, 12.2.9
+	// ICC_EOIR1_EL1). The exit handler reads the INTID from the Context.
+	MOVD	$1023, R1
+	MOVD	R1, Context_IRQ(R0)
+	MOVD	Context_Vector(R0), R1
+	CMP	$const_VecLowerIRQ, R1
+	BEQ	take_irq
+	CMP	$(const_VecLowerIRQ+4), R1
+	BNE	irq_done
+take_irq:
+	MRS	ICC_IAR1_EL1, R1
+	AND	$0xffffff, R1
+	MOVD	R1, Context_IRQ(R0)
+	CMP	$1020, R1
+	BHS	irq_done
+	MSR	R1, ICC_EOIR1_EL1
+irq_done:
 
 	// Host traps: EL1 is AArch64, nothing routed or trapped.
 	MOVD	$HCR_RW, R1
@@ -308,20 +328,6 @@ done:
 	DSB	$15
 	WORD	$0xd508751f	// IC IALLU
 	DSB	$15
-	ISB	$15
-	RET
-
-// func read_icc_iar1() uint64
-TEXT ·read_icc_iar1(SB),NOSPLIT,$0-8
-	// IHI 0069H 12.2.14 ICC_IAR1_EL1 (physical interface at EL2)
-	MRS	ICC_IAR1_EL1, R0
-	MOVD	R0, ret+0(FP)
-	RET
-
-// func write_icc_eoir1(val uint64)
-TEXT ·write_icc_eoir1(SB),NOSPLIT,$0-8
-	MOVD	val+0(FP), R0
-	MSR	R0, ICC_EOIR1_EL1
 	ISB	$15
 	RET
 

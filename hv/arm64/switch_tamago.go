@@ -15,6 +15,10 @@ func read_mdcr_el2() uint64
 func write_cnthctl_el2(val uint64)
 func flush_guest_tlb(vttbr uint64)
 func clean_dcache_range(start, end uint64)
-func read_icc_iar1() uint64
-func write_icc_eoir1(val uint64)
 func tlb_sync()
+
+// smp_arm64.s
+func snapshot_el2(s *el2State)
+func sev()
+func secondaryEntry()
+func secondary_entry_addr() uint64

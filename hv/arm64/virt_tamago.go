@@ -17,12 +17,9 @@ type hwCPU struct{}
 // HardwareCPU returns the CPU a Machine runs guests on.
 func HardwareCPU() CPU { return hwCPU{} }
 
-func (hwCPU) Enter(ctx *Context)    { enter_guest(ctx) }
 func (hwCPU) Counter() uint64       { return read_cntpct() }
 func (hwCPU) CounterHz() uint64     { return cntfrq }
 func (hwCPU) Nanotime() int64       { return Nanotime() }
-func (hwCPU) AckIRQ() uint32        { return uint32(read_icc_iar1() & 0xffffff) }
-func (hwCPU) EOI(intid uint32)      { write_icc_eoir1(uint64(intid)) }
 func (hwCPU) FlushTLB(vttbr uint64) { flush_guest_tlb(vttbr) }
 func (hwCPU) IDRegs() *IDRegs       { return &guestIDRegs }
 func (hwCPU) CleanDcache(pa hv.PA, size uint64) {

@@ -133,3 +133,14 @@ func (w window) overlaps(o window) bool {
 func (w window) String() string {
 	return fmt.Sprintf("[%#x,%#x)", w.base, w.end())
 }
+
+// UsesCPU reports whether any of the VM's vCPUs is pinned to physical
+// CPU pcpu.
+func (v *VM) UsesCPU(pcpu int) bool {
+	for _, c := range v.VCPUs {
+		if c.CPU == pcpu {
+			return true
+		}
+	}
+	return false
+}

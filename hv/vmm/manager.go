@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tamavisor/tamavisor/hv"
@@ -55,13 +56,22 @@ type Config struct {
 	MemView func(pa hv.PA, size uint64) []byte
 	// Now returns monotonic time in ns (defaults to time.Now based).
 	Now func() int64
+	// CPUStats reports the physical CPUs for the cpus command (nil:
+	// the command lists none).
+	CPUStats func() []CPUStat
 }
 
 // Manager holds every VM of the appliance.
+//
+// Locking: mu guards the VM list and Rejected; each VM's own mu guards
+// its state, machine, console and log, and is held while its vCPUs run
+// (by the scheduler of the physical CPU they are pinned to). A VM's lock
+// is never taken while holding mu. The attached VM is an atomic pointer,
+// read by console output under the VM's lock.
 type Manager struct {
 	mu       sync.Mutex
 	vms      []*VM
-	attached *VM
+	attached atomic.Pointer[VM]
 	cfg      Config
 	Console  io.Writer
 	// Rejected lists the manifest problems found at boot, one line per
@@ -188,8 +198,8 @@ func (m *Manager) StartAutostart() {
 
 // Start boots a VM that is not running.
 func (m *Manager) Start(vm *VM) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
 	if vm.State == Running {
 		return fmt.Errorf("%w: %s is running", ErrState, vm.Name)
 	}
@@ -204,8 +214,8 @@ func (m *Manager) Start(vm *VM) error {
 
 // Stop halts a VM's vCPUs; its RAM and log are kept until it starts again.
 func (m *Manager) Stop(vm *VM) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
 	if vm.State != Running {
 		return fmt.Errorf("%w: %s is %s", ErrState, vm.Name, vm.State)
 	}
@@ -216,8 +226,8 @@ func (m *Manager) Stop(vm *VM) error {
 
 // Reset reboots a VM from its images, whatever its state.
 func (m *Manager) Reset(vm *VM) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
 	vm.Machine.Stop()
 	if err := vm.boot(); err != nil {
 		vm.State = Crashed
@@ -229,23 +239,18 @@ func (m *Manager) Reset(vm *VM) error {
 
 // Attach connects the operator console to vm's virtual UART.
 func (m *Manager) Attach(vm *VM) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if vm.Console == nil {
 		return fmt.Errorf("%w: %s", ErrNoConsole, vm.Name)
 	}
-	if m.attached != nil {
+	if !m.attached.CompareAndSwap(nil, vm) {
 		return ErrAttachBusy
 	}
-	m.attached = vm
 	return nil
 }
 
 // Detach disconnects the operator console.
 func (m *Manager) Detach() {
-	m.mu.Lock()
-	m.attached = nil
-	m.mu.Unlock()
+	m.attached.Store(nil)
 }
 
 // MaxPendingInput bounds the operator input queued for a VM whose UART
@@ -256,9 +261,13 @@ const MaxPendingInput = 4096
 // cannot take now is queued (up to MaxPendingInput) and offered again
 // before each of the VM's time slices.
 func (m *Manager) Input(b []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if vm := m.attached; vm != nil && vm.Console != nil {
+	vm := m.attached.Load()
+	if vm == nil {
+		return
+	}
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.Console != nil {
 		room := MaxPendingInput - len(vm.pendingIn)
 		if len(b) > room {
 			b = b[:room]
@@ -291,7 +300,10 @@ func (m *Manager) RunOnce(pcpu int) {
 	ranAny := false
 	wake := int64(0)
 	for _, vm := range m.VMs() {
-		m.mu.Lock()
+		if !vm.Spec.UsesCPU(pcpu) {
+			continue
+		}
+		vm.mu.Lock()
 		if vm.State == Running {
 			vm.feedInput()
 			ran, w := vm.Machine.Run(pcpu, m.cfg.Now()+int64(Quantum))
@@ -300,9 +312,11 @@ func (m *Manager) RunOnce(pcpu int) {
 				wake = w
 			}
 		}
-		m.mu.Unlock()
+		vm.mu.Unlock()
+		// Let the other CPUs' schedulers (and the shell) in between
+		// VMs: their exits are handled on this goroutine's CPU too.
+		runtime.Gosched()
 	}
-	runtime.Gosched()
 	if !ranAny {
 		d := 2 * time.Millisecond
 		if wake != 0 {

@@ -46,7 +46,40 @@ func (m *Manager) Commands(in io.Reader) []shell.Command {
 		Args: "list [--json] | start|stop|reset|log|console <vm>",
 		Help: "list, start, stop, reset VMs; show a VM's console log; attach to its console (Ctrl-] detaches)",
 		Run:  func(c *shell.Context, args []string) error { return m.runVM(c, args, in) },
+	}, {
+		Name: "cpus",
+		Args: "[--json]",
+		Help: "physical CPUs: online, role, guest runs completed on each",
+		Run: func(c *shell.Context, args []string) error {
+			if len(args) != 0 {
+				return c.Usage()
+			}
+			return m.cpus(c)
+		},
 	}}
+}
+
+// CPUStat is one physical CPU as the cpus command shows it.
+type CPUStat struct {
+	CPU       int    `json:"cpu"`
+	Online    bool   `json:"online"`
+	Role      string `json:"role"`
+	GuestRuns uint64 `json:"guest_runs"`
+}
+
+func (m *Manager) cpus(c *shell.Context) error {
+	var st []CPUStat
+	if m.cfg.CPUStats != nil {
+		st = m.cfg.CPUStats()
+	}
+	if c.JSON {
+		return json.NewEncoder(c.Out).Encode(map[string]any{"cpus": st})
+	}
+	fmt.Fprintf(c.Out, "%-4s %-7s %-12s %s\n", "CPU", "ONLINE", "GUEST-RUNS", "ROLE")
+	for _, s := range st {
+		fmt.Fprintf(c.Out, "%-4d %-7t %-12d %s\n", s.CPU, s.Online, s.GuestRuns, s.Role)
+	}
+	return nil
 }
 
 func (m *Manager) runVM(c *shell.Context, args []string, in io.Reader) error {
@@ -74,9 +107,9 @@ func (m *Manager) runVM(c *shell.Context, args []string, in io.Reader) error {
 	case "reset":
 		err = m.Reset(vm)
 	case "log":
-		m.mu.Lock()
+		vm.mu.Lock()
 		b := vm.Log.Bytes()
-		m.mu.Unlock()
+		vm.mu.Unlock()
 		if c.JSON {
 			return json.NewEncoder(c.Out).Encode(map[string]any{"vm": vm.Name, "log": string(b)})
 		}
@@ -102,9 +135,9 @@ func (m *Manager) runVM(c *shell.Context, args []string, in io.Reader) error {
 
 func (m *Manager) list(c *shell.Context) error {
 	vms := m.VMs()
-	m.mu.Lock()
 	out := make([]vmJSON, 0, len(vms))
 	for _, vm := range vms {
+		vm.mu.Lock()
 		out = append(out, vmJSON{
 			ID: vm.ID, Name: vm.Name, State: vm.State, Reason: vm.Reason,
 			RAMBase: uint64(vm.RAM.IPA), RAMHost: uint64(vm.RAM.PA), RAMSize: vm.RAM.Size,
@@ -113,7 +146,9 @@ func (m *Manager) list(c *shell.Context) error {
 		if a, ok := vm.Machine.(ArchStats); ok {
 			out[len(out)-1].Arch = a.ArchStats()
 		}
+		vm.mu.Unlock()
 	}
+	m.mu.Lock()
 	rejected := append([]string(nil), m.Rejected...)
 	m.mu.Unlock()
 	if c.JSON {

@@ -14,6 +14,7 @@ package vmm
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/manifest"
@@ -112,6 +113,10 @@ type Arch interface {
 
 // VM is one partition.
 type VM struct {
+	// mu guards everything below that changes after creation (see
+	// Manager).
+	mu sync.Mutex
+
 	ID     int
 	Name   string
 	Spec   *manifest.VM
@@ -196,7 +201,7 @@ type output struct {
 
 func (o output) Write(p []byte) (int, error) {
 	o.vm.Log.Write(p)
-	if m := o.vm.mgr; m != nil && m.attached == o.vm && m.Console != nil {
+	if m := o.vm.mgr; m != nil && m.attached.Load() == o.vm && m.Console != nil {
 		m.Console.Write(p)
 	}
 	return len(p), nil

@@ -206,15 +206,32 @@ func Platform() *hv.Platform {
 }
 
 // EnableHypervisorTimer routes the EL2 physical timer's PPI (INTID 26,
-// CNTHP) and the GIC maintenance interrupt (INTID 25) to this CPU. The
+// CNTHP) and the GIC maintenance interrupt (INTID 25) to CPU cpu; for a
+// secondary CPU it first wakes and resets that CPU's redistributor (the
+// boot CPU's was initialised at boot), for the boot CPU it also enables
+// SGI_KICK, which secondaries send when a guest they run has exited. The
 // hypervisor arms CNTHP while a guest runs to take the CPU back at the
 // end of a slice or at a guest timer deadline; the maintenance interrupt
 // brings it back when the guest completes a level-triggered virtual
 // interrupt (ICH_LR<n>_EL2.EOI), so the line is sampled again at once.
-func EnableHypervisorTimer() error {
-	rd := &gicv3.Redistributor{Regs: reg.MMIO{Base: GICR_BASE}}
+func EnableHypervisorTimer(cpu int) error {
+	if cpu < 0 || uintptr(cpu+1)*GICR_FRAME > GICR_SIZE {
+		return fmt.Errorf("virt: no redistributor for cpu %d", cpu)
+	}
+	rd := &gicv3.Redistributor{Regs: reg.MMIO{Base: GICR_BASE + uintptr(cpu)*GICR_FRAME}}
+	if cpu > 0 {
+		if err := rd.Init(); err != nil {
+			return err
+		}
+	} else if err := rd.EnablePPI(arm64.SGI_KICK); err != nil {
+		return err
+	}
 	if err := rd.EnablePPI(arm64.INTID_MAINT); err != nil {
 		return err
 	}
 	return rd.EnablePPI(arm64.INTID_CNTHP)
 }
+
+// MPIDR returns the affinity value QEMU's virt machine gives CPU cpu with
+// GICv3: clusters of 16 CPUs (Aff0 = cpu % 16, Aff1 = cpu / 16).
+func MPIDR(cpu int) uint64 { return uint64(cpu%16) | uint64(cpu/16)<<8 }

@@ -89,6 +89,7 @@ func gicCPUInit()
 func irqEnable()
 func irqDisable()
 func wfi()
+func isb()
 func readMPIDR() uint64
 func load64(addr uint64) uint64
 func load32(addr uint64) uint32

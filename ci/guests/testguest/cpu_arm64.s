@@ -154,3 +154,8 @@ ic:
 	DSB	$11
 	ISB	$15
 	RET
+
+// func isb()
+TEXT ·isb(SB),NOSPLIT,$0-0
+	ISB	$15
+	RET

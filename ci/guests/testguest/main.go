@@ -361,13 +361,19 @@ func testHostile() {
 	hz := cntfrq()
 	irqs.period = 1 << 62 // one tick per arming
 	irqs.ticks = 0
+	irqDisable()
 	t0 := cntvct()
-	irqEnable()
 	for i := 0; i < 1000; i++ {
+		// Interrupts masked across arming and WFI, so the tick cannot
+		// be taken before the WFI (which would then wait forever, on
+		// hardware too); WFI wakes on the pending interrupt, which is
+		// taken once unmasked.
 		setTimer(cntvct()+hz/50000, 1)
 		wfi()
+		irqEnable()
+		isb()
+		irqDisable()
 	}
-	irqDisable()
 	woken := irqs.ticks
 	setTimer(0, 1)
 	for i := 0; i < 5000; i++ {
