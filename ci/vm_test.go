@@ -33,6 +33,7 @@ type vmList struct {
 			WFI         uint64 `json:"wfi"`
 			SysRegExits uint64 `json:"sysreg_exits"`
 			MMIOExits   uint64 `json:"mmio_exits"`
+			HostIRQs    uint64 `json:"host_irqs"`
 		} `json:"arch"`
 	} `json:"vms"`
 	Rejected []string `json:"rejected"`
@@ -177,7 +178,7 @@ func TestDemo(t *testing.T) {
 	if res[4] != "0" || res[2] != res[3] || res[2] == "0" {
 		t.Errorf("guest suite failed: %s\n%s", res[0], log)
 	}
-	for _, want := range []string{"fault-sweep", "hostile-calls", "hostile-sysregs", "hostile-mmio", "hostile-wfi-storm", "timer-rate", "secondary-ran"} {
+	for _, want := range []string{"fault-sweep", "passthrough-mmio", "passthrough-irq", "hostile-calls", "hostile-sysregs", "hostile-mmio", "hostile-wfi-storm", "timer-rate", "secondary-ran"} {
 		if !strings.Contains(log, "testguest: "+want) {
 			t.Errorf("guest log lacks %s", want)
 		}
@@ -187,6 +188,10 @@ func TestDemo(t *testing.T) {
 	g := l.VMs[tg]
 	if g.State != "running" {
 		t.Errorf("after the hostile tests the VM is %s", g.State)
+	}
+	// The passthrough RTC's two alarms came through the physical GIC.
+	if g.Arch.HostIRQs < 2 {
+		t.Errorf("host interrupts forwarded to the test guest: %d, want >= 2", g.Arch.HostIRQs)
 	}
 	if g.Arch.WFI < 500 || g.Arch.SysRegExits < 20 || g.Stats.Injected < 5 {
 		t.Errorf("exit counters too low for the hostile run: wfi %d sysreg %d injected %d",

@@ -70,12 +70,16 @@ func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 			CPU:    arm64.HardwareCPU(),
 			Mem:    arm64.IdentityMemory(),
 			Pool:   pool,
+			Host:   virt.GICD,
 			Loader: arm64.LoadImages,
 		},
-		Console:  console,
-		MemView:  arm64.MemView,
-		Now:      arm64.Nanotime,
-		CPUStats: func() []vmm.CPUStat { return arm64.CPUStats(p.CPUs) },
+		HostReserved: virt.HostReserved(p),
+		HostIRQs:     virt.HostIRQs,
+		Poll:         arm64.PollHostIRQs,
+		Console:      console,
+		MemView:      arm64.MemView,
+		Now:          arm64.Nanotime,
+		CPUStats:     func() []vmm.CPUStat { return arm64.CPUStats(p.CPUs) },
 	})
 	for _, r := range m.Rejected {
 		fmt.Fprintf(console, "tamavisor: rejected: %s\r\n", r)

@@ -40,3 +40,5 @@ func write_cnthctl_el2(val uint64)         { panic(hostOnly) }
 func flush_guest_tlb(vttbr uint64)         { panic(hostOnly) }
 func clean_dcache_range(start, end uint64) { panic(hostOnly) }
 func tlb_sync()                            { panic(hostOnly) }
+func ack_irq() uint64                      { panic(hostOnly) }
+func eoi_irq(intid uint64)                 { panic(hostOnly) }

@@ -5,6 +5,7 @@ package arm64
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/arm64/vgic"
@@ -135,8 +136,13 @@ type Machine struct {
 	vttbr uint64
 	boot  func() (entry, x0 uint64, err error)
 
+	// passthrough SPIs (passthrough.go)
+	pass        []passIRQ
+	host        HostGIC
+	hostPending [maxINTID/64 + 1]atomic.Uint64
+
 	// counters
-	MMIOExits, SysRegExits, Injected, WFIs, IRQExits uint64
+	MMIOExits, SysRegExits, Injected, WFIs, IRQExits, HostIRQs uint64
 }
 
 // Arch builds arm64 Machines; it implements vmm.Arch.
@@ -148,6 +154,9 @@ type Arch struct {
 	Pool *vmm.RAMPool
 	// MMFR0 is ID_AA64MMFR0_EL1 (for VTCR_EL2.PS).
 	MMFR0 uint64
+	// Host is the physical distributor, for passthrough interrupts
+	// (nil: VMs with device interrupts are refused).
+	Host HostGIC
 	// Loader loads the VM's images into RAM and returns the boot vCPU's
 	// entry point and x0.
 	Loader   func(vm *vmm.VM, m *Machine) (entry, x0 uint64, err error)
@@ -157,12 +166,17 @@ type Arch struct {
 // NewMachine creates the arm64 half of vm: stage-2 tables mapping its
 // RAM (and nothing else: every other guest-physical access traps), the
 // virtual GIC and its vCPUs.
-func (a *Arch) NewMachine(vm *vmm.VM) (vmm.Machine, error) {
+func (a *Arch) NewMachine(vm *vmm.VM) (_ vmm.Machine, err error) {
 	spec := vm.Spec
 	tablesPA, err := a.Pool.Alloc(stage2Pool)
 	if err != nil {
 		return nil, fmt.Errorf("stage-2 tables: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			a.Pool.Release(tablesPA, stage2Pool)
+		}
+	}()
 	alloc := &hv.BumpAllocator{Next: tablesPA, Limit: tablesPA + stage2Pool, Mem: a.Mem}
 	s2, err := NewStage2(alloc, a.Mem, GuestIPABits)
 	if err != nil {
@@ -189,8 +203,20 @@ func (a *Arch) NewMachine(vm *vmm.VM) (vmm.Machine, error) {
 	if a.nextVMID == 1<<VMIDBits-1 {
 		return nil, fmt.Errorf("no free VMID (%d-bit VMIDs)", VMIDBits)
 	}
+	m := &Machine{VM: vm, S2: s2, GIC: g, VMID: a.nextVMID + 1, cpu: a.CPU}
+	var irqs []uint32
+	for _, d := range spec.Devices {
+		irqs = append(irqs, d.IRQs...)
+	}
+	if len(irqs) > 0 {
+		if a.Host == nil {
+			return nil, fmt.Errorf("passthrough interrupts %v: no host interrupt controller", irqs)
+		}
+		if err := m.claimHostIRQs(a.Host, irqs); err != nil {
+			return nil, err
+		}
+	}
 	a.nextVMID++
-	m := &Machine{VM: vm, S2: s2, GIC: g, VMID: a.nextVMID, cpu: a.CPU}
 	m.vttbr = s2.VTTBR(m.VMID)
 	for i, v := range spec.VCPUs {
 		vc := &VCPU{Index: i, PCPU: v.CPU, m: m}
@@ -250,7 +276,7 @@ func (m *Machine) IRQ(intid int) (hv.IRQLine, error) { return m.GIC.SPI(intid) }
 // ArchStats implements vmm.ArchStats: exit kinds and virtual GIC counters.
 func (m *Machine) ArchStats() any {
 	return map[string]any{
-		"vmid": m.VMID, "mmio_exits": m.MMIOExits, "sysreg_exits": m.SysRegExits,
+		"vmid": m.VMID, "host_irqs": m.HostIRQs, "mmio_exits": m.MMIOExits, "sysreg_exits": m.SysRegExits,
 		"injected": m.Injected, "wfi": m.WFIs, "irq_exits": m.IRQExits, "gic": m.GIC.Stats(),
 	}
 }

@@ -26,6 +26,7 @@ const interruptSliceNs = 1_000_000
 // Run implements vmm.Machine: run every runnable vCPU of this VM pinned
 // to pcpu until until (ns) or until it blocks.
 func (m *Machine) Run(pcpu int, until int64) (ran bool, wake int64) {
+	m.serviceHostIRQs()
 	for _, v := range m.VCPUs {
 		if v.PCPU != pcpu {
 			continue
@@ -112,6 +113,7 @@ func (v *VCPU) run(until int64) (kicked bool) {
 	cpu := m.cpu
 	var lrs [NumLR]vgic.LR
 	for {
+		m.serviceHostIRQs()
 		now := cpu.Counter()
 		m.GIC.SetPPILevel(v.Index, INTID_CNTV, v.timerFiring(now))
 		for i := range lrs {
@@ -238,6 +240,7 @@ func (v *VCPU) physicalIRQ() exitAction {
 	if v.Ctx.IRQ == SGI_KICK {
 		return actKick
 	}
+	hostIRQ(v.Ctx.IRQ)
 	return actResume
 }
 

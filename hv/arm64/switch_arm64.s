@@ -457,3 +457,18 @@ TEXT ·read_id_regs(SB),NOSPLIT,$0-8
 	WORD	$0xd53807e1 // mrs x1, S3_0_C0_C7_7
 	MOVD	R1, 440(R0)
 	RET
+
+// func ack_irq() uint64
+TEXT ·ack_irq(SB),NOSPLIT,$0-8
+	// IHI 0069H 12.2.14 ICC_IAR1_EL1 (physical interface at EL2)
+	MRS	ICC_IAR1_EL1, R0
+	AND	$0xffffff, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
+// func eoi_irq(intid uint64)
+TEXT ·eoi_irq(SB),NOSPLIT,$0-8
+	MOVD	intid+0(FP), R0
+	MSR	R0, ICC_EOIR1_EL1
+	ISB	$15
+	RET

@@ -16,6 +16,8 @@ func write_cnthctl_el2(val uint64)
 func flush_guest_tlb(vttbr uint64)
 func clean_dcache_range(start, end uint64)
 func tlb_sync()
+func ack_irq() uint64
+func eoi_irq(intid uint64)
 
 // smp_arm64.s
 func snapshot_el2(s *el2State)

@@ -84,3 +84,19 @@ func MapHostRAM(r hv.Region) error {
 	tlb_sync()
 	return nil
 }
+
+// PollHostIRQs takes the physical interrupts pending at the boot CPU
+// while it runs no guest (the hypervisor runs with IRQs masked at EL2):
+// each is acknowledged, completed and forwarded like an IRQ exit's.
+// The boot CPU's scheduler calls it every round.
+func PollHostIRQs() {
+	for i := 0; i < 64; i++ {
+		id := ack_irq()
+		if id >= 1020 {
+			return
+		}
+		eoi_irq(id)
+		HostIRQStats.Polled.Add(1)
+		hostIRQ(id)
+	}
+}

@@ -56,6 +56,13 @@ type Config struct {
 	MemView func(pa hv.PA, size uint64) []byte
 	// Now returns monotonic time in ns (defaults to time.Now based).
 	Now func() int64
+	// HostReserved and HostIRQs are the host-physical windows and
+	// INTIDs the hypervisor keeps; no VM may be given them.
+	HostReserved []hv.Region
+	HostIRQs     []uint32
+	// Poll, if set, runs at the start of every scheduling round of
+	// physical CPU 0 (the board polls for physical interrupts there).
+	Poll func()
 	// CPUStats reports the physical CPUs for the cpus command (nil:
 	// the command lists none).
 	CPUStats func() []CPUStat
@@ -102,9 +109,11 @@ func New(cfg Config) *Manager {
 		hostRAM = cfg.Pool.Free()
 	}
 	rep := man.Validate(manifest.Limits{
-		CPUs:     cfg.CPUs,
-		GuestRAM: hostRAM,
-		Reserved: cfg.Reserved,
+		CPUs:         cfg.CPUs,
+		GuestRAM:     hostRAM,
+		Reserved:     cfg.Reserved,
+		HostReserved: cfg.HostReserved,
+		HostIRQs:     cfg.HostIRQs,
 		ImageSize: func(name string) (int64, bool) {
 			b, ok := cfg.Image(name)
 			return int64(len(b)), ok
@@ -297,6 +306,9 @@ func (m *Manager) Schedule(pcpu int) {
 
 // RunOnce gives every running VM one slice on pcpu and then yields.
 func (m *Manager) RunOnce(pcpu int) {
+	if pcpu == 0 && m.cfg.Poll != nil {
+		m.cfg.Poll()
+	}
 	ranAny := false
 	wake := int64(0)
 	for _, vm := range m.VMs() {

@@ -263,3 +263,51 @@ func (b *bursts) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// TestRunOncePerCPU: each physical CPU's scheduler runs only the VMs with
+// a vCPU pinned to it, and the board's poll hook runs on CPU 0's rounds.
+func TestRunOncePerCPU(t *testing.T) {
+	m, arch, _ := newTestManager(t)
+	polls := 0
+	m.cfg.Poll = func() { polls++ }
+	m.StartAutostart() // "a", pinned to CPU 0
+	fa := arch.machines[0]
+	m.RunOnce(1)
+	if fa.runs != 0 || polls != 0 {
+		t.Fatalf("CPU 1 round: vm a ran %d times, %d polls", fa.runs, polls)
+	}
+	m.RunOnce(0)
+	if fa.runs != 1 || polls != 1 {
+		t.Fatalf("CPU 0 round: vm a ran %d times, %d polls", fa.runs, polls)
+	}
+}
+
+func TestShellCPUs(t *testing.T) {
+	m, _, _ := newTestManager(t)
+	m.cfg.CPUStats = func() []CPUStat {
+		return []CPUStat{{CPU: 0, Online: true, Role: "boot", GuestRuns: 7}, {CPU: 1, Online: false, Role: "guest executor"}}
+	}
+	in := &bursts{parts: []string{"cpus\r", "cpus --json\r", "cpus extra\r"}}
+	out := &bytes.Buffer{}
+	sh := shell.New(in, out)
+	sh.SetEcho(false)
+	for _, c := range m.Commands(in) {
+		if err := sh.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sh.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"0    true    7            boot",
+		"1    false   0            guest executor",
+		`{"cpus":[{"cpu":0,"online":true,"role":"boot","guest_runs":7},{"cpu":1,"online":false,"role":"guest executor","guest_runs":0}]}`,
+		"error: usage: cpus",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("cpus output lacks %q:\n%s", want, got)
+		}
+	}
+}

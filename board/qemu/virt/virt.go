@@ -235,3 +235,22 @@ func EnableHypervisorTimer(cpu int) error {
 // MPIDR returns the affinity value QEMU's virt machine gives CPU cpu with
 // GICv3: clusters of 16 CPUs (Aff0 = cpu % 16, Aff1 = cpu / 16).
 func MPIDR(cpu int) uint64 { return uint64(cpu%16) | uint64(cpu/16)<<8 }
+
+// UART0_INTID is the hypervisor console's interrupt (SPI 1).
+const UART0_INTID = 33
+
+// HostReserved lists what the hypervisor keeps on this board and no VM
+// may be given as a passthrough device: the GIC, its console UART,
+// fw_cfg and its own RAM. HostIRQs are the SPIs it keeps.
+func HostReserved(p *hv.Platform) []hv.Region {
+	return []hv.Region{
+		{Name: "gicd", Kind: hv.MMIO, Base: GICD_BASE, Size: GICD_SIZE},
+		{Name: "gicr", Kind: hv.MMIO, Base: GICR_BASE, Size: GICR_SIZE},
+		{Name: "uart0", Kind: hv.MMIO, Base: UART0_BASE, Size: UART0_SIZE},
+		{Name: "fw_cfg", Kind: hv.MMIO, Base: FWCFG_BASE, Size: FWCFG_SIZE},
+		p.HypervisorRAM,
+	}
+}
+
+// HostIRQs: see HostReserved.
+var HostIRQs = []uint32{UART0_INTID}

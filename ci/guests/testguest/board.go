@@ -110,7 +110,7 @@ var probe struct {
 
 // irqs is shared with irqException.
 var irqs struct {
-	ticks, period, other uint64
+	ticks, period, other, rtc uint64
 }
 
 // fatalException is called by syncException for an unexpected exception.

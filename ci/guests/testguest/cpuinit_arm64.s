@@ -156,7 +156,8 @@ hang:
 	WFI
 	B	hang
 
-// irqException: the virtual timer interrupt. Acknowledge
+// irqException: the virtual timer interrupt and the passthrough RTC's.
+// Acknowledge
 // (ICC_IAR1_EL1), count, move the compare value one period on, end
 // (ICC_EOIR1_EL1). Flags come back with SPSR_EL1 on ERET.
 TEXT ·irqException(SB),NOSPLIT|NOFRAME,$0
@@ -178,6 +179,18 @@ TEXT ·irqException(SB),NOSPLIT|NOFRAME,$0
 	MSR	R3, CNTV_CVAL_EL0
 	B	eoi
 other:
+	CMP	$34, R0
+	BNE	count
+	// The passthrough PL031's alarm (SPI 2): clear it at the device
+	// (RTCICR) before completing it, as a level-sensitive source needs.
+	MOVD	$0x0901001c, R2
+	MOVW	$1, R3
+	MOVW	R3, (R2)
+	MOVD	24(R1), R2
+	ADD	$1, R2
+	MOVD	R2, 24(R1)
+	B	eoi
+count:
 	MOVD	16(R1), R2
 	ADD	$1, R2
 	MOVD	R2, 16(R1)

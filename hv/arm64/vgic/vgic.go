@@ -520,3 +520,16 @@ func (g *GIC) Reset() {
 	g.redist.g = g
 	g.OnPending = on
 }
+
+// Quiet reports whether SPI intid is neither pending, nor active, nor in
+// a list register: the guest has taken and deactivated it. The
+// hypervisor re-enables a passthrough interrupt's physical line then
+// (mask on fire, unmask on completion), so a level-sensitive device that
+// still asserts it interrupts again. It is false for a non-SPI.
+func (g *GIC) Quiet(intid int) bool {
+	if intid < FirstSPI || intid >= FirstSPI+g.nspi {
+		return false
+	}
+	p := g.lookup(0, intid)
+	return p != nil && !p.pending() && !p.active && p.owner < 0
+}

@@ -1090,3 +1090,53 @@ func TestResetInPlace(t *testing.T) {
 		t.Fatalf("writes through the old device did not reach the reset GIC: %+v", g.Stats())
 	}
 }
+
+// TestQuiet follows a passthrough SPI through mask-on-fire: raised, in a
+// list register, active in the guest, deactivated.
+func TestQuiet(t *testing.T) {
+	g, err := New(1, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = 34
+	enableGroups(t, g)
+	enableSPI(t, g, id, 0xa0)
+	if !g.Quiet(id) {
+		t.Fatal("fresh SPI not quiet")
+	}
+	if g.Quiet(27) || g.Quiet(FirstSPI+32) {
+		t.Fatal("Quiet true for a PPI or an SPI beyond the GIC")
+	}
+	if err := g.RaiseEdge(0, id); err != nil {
+		t.Fatal(err)
+	}
+	if g.Quiet(id) {
+		t.Fatal("pending SPI quiet")
+	}
+	lrs := make([]LR, 4)
+	g.Flush(0, lrs)
+	if g.Quiet(id) {
+		t.Fatal("SPI in a list register quiet")
+	}
+	// The guest acknowledges: the LR goes active.
+	for i := range lrs {
+		if lrs[i].Valid() && lrs[i].VINTID() == id {
+			lrs[i] = lrs[i].WithState(StateActive)
+		}
+	}
+	g.Sync(0, lrs)
+	if g.Quiet(id) {
+		t.Fatal("active SPI quiet")
+	}
+	g.Flush(0, lrs)
+	// The guest deactivates: the LR becomes invalid.
+	for i := range lrs {
+		if lrs[i].Valid() && lrs[i].VINTID() == id {
+			lrs[i] = lrs[i].WithState(StateInvalid)
+		}
+	}
+	g.Sync(0, lrs)
+	if !g.Quiet(id) {
+		t.Fatal("deactivated SPI not quiet")
+	}
+}

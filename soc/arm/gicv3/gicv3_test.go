@@ -277,3 +277,31 @@ func TestTyper(t *testing.T) {
 		t.Errorf("frame 0 Typer = %#x, Last set", uint64(got))
 	}
 }
+
+func TestEnableDisableSPI(t *testing.T) {
+	f := reg.NewFake()
+	f.Poke(GICD_TYPER, 1) // 64 INTIDs
+	d := &Distributor{Regs: f}
+	if err := d.EnableSPI(34); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DisableSPI(63); err != nil {
+		t.Fatal(err)
+	}
+	checkLog(t, "enable/disable", f.Writes(), []reg.Access{
+		reg.W(32, 0x104, 1<<2),
+		reg.W(32, 0x184, 1<<31),
+	})
+	for _, bad := range []uint32{0, 27, 31, 64, 1020, 0xffffffff} {
+		f.Reset()
+		if err := d.EnableSPI(bad); err == nil {
+			t.Errorf("EnableSPI(%d) accepted", bad)
+		}
+		if err := d.DisableSPI(bad); err == nil {
+			t.Errorf("DisableSPI(%d) accepted", bad)
+		}
+		if w := f.Writes(); len(w) != 0 {
+			t.Errorf("INTID %d: wrote %v", bad, w)
+		}
+	}
+}
