@@ -207,20 +207,8 @@ func TestShellVM(t *testing.T) {
 	vm.Output.Write([]byte("guest says hi\n"))
 
 	// A serial console delivers what was typed, one burst per read.
-	in := &bursts{parts: []string{"vm list\r", "vm list --json\r", "vm log a\r", "vm stop a\r", "vm stop a\r",
-		"vm bogus a\r", "vm start nosuch\r", "vm start a\r", "vm console a\r", "typed", "more\x1d", "vm list\r"}}
-	out := &bytes.Buffer{}
-	sh := shell.New(in, out)
-	sh.SetEcho(false)
-	for _, c := range m.Commands(in) {
-		if err := sh.Register(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := sh.Run(); err != nil {
-		t.Fatal(err)
-	}
-	got := out.String()
+	got := runShell(t, m, "vm list\r", "vm list --json\r", "vm log a\r", "vm stop a\r", "vm stop a\r",
+		"vm bogus a\r", "vm start nosuch\r", "vm start a\r", "vm console a\r", "typed", "more\x1d", "vm list\r")
 	for _, want := range []string{
 		"a            running",
 		`"name":"a"`,
@@ -287,7 +275,24 @@ func TestShellCPUs(t *testing.T) {
 	m.cfg.CPUStats = func() []CPUStat {
 		return []CPUStat{{CPU: 0, Online: true, Role: "boot", GuestRuns: 7}, {CPU: 1, Online: false, Role: "guest executor"}}
 	}
-	in := &bursts{parts: []string{"cpus\r", "cpus --json\r", "cpus extra\r"}}
+	got := runShell(t, m, "cpus\r", "cpus --json\r", "cpus extra\r")
+	for _, want := range []string{
+		"0    true    7            boot",
+		"1    false   0            guest executor",
+		`{"cpus":[{"cpu":0,"online":true,"role":"boot","guest_runs":7},{"cpu":1,"online":false,"role":"guest executor","guest_runs":0}]}`,
+		"error: usage: cpus",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("cpus output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// runShell runs the manager's commands in a shell fed parts, one burst
+// per read as a serial console delivers them, and returns the output.
+func runShell(t *testing.T, m *Manager, parts ...string) string {
+	t.Helper()
+	in := &bursts{parts: parts}
 	out := &bytes.Buffer{}
 	sh := shell.New(in, out)
 	sh.SetEcho(false)
@@ -299,15 +304,5 @@ func TestShellCPUs(t *testing.T) {
 	if err := sh.Run(); err != nil {
 		t.Fatal(err)
 	}
-	got := out.String()
-	for _, want := range []string{
-		"0    true    7            boot",
-		"1    false   0            guest executor",
-		`{"cpus":[{"cpu":0,"online":true,"role":"boot","guest_runs":7},{"cpu":1,"online":false,"role":"guest executor","guest_runs":0}]}`,
-		"error: usage: cpus",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("cpus output lacks %q:\n%s", want, got)
-		}
-	}
+	return out.String()
 }
