@@ -224,9 +224,10 @@ func TestDemo(t *testing.T) {
 		// CPU is online and counted its own guest runs.
 		var cpus struct {
 			CPUs []struct {
-				CPU       int    `json:"cpu"`
-				Online    bool   `json:"online"`
-				GuestRuns uint64 `json:"guest_runs"`
+				CPU        int    `json:"cpu"`
+				Online     bool   `json:"online"`
+				GuestRuns  uint64 `json:"guest_runs"`
+				PolledIRQs uint64 `json:"polled_irqs"`
 			} `json:"cpus"`
 		}
 		s.send("cpus --json")
@@ -237,6 +238,11 @@ func TestDemo(t *testing.T) {
 		}
 		lin := s.vmList().VMs[s.findVM(l, "linux")]
 		t.Logf("cpus: %+v; linux vCPUs %+v", cpus.CPUs, lin.VCPUs)
+		// The test guest's third RTC alarm fired while CPU 0 ran no
+		// guest: the poll found it.
+		if len(cpus.CPUs) == 0 || cpus.CPUs[0].PolledIRQs == 0 {
+			t.Errorf("no physical interrupt was found by polling on CPU 0: %+v", cpus.CPUs)
+		}
 		if len(lin.VCPUs) > 0 && lin.VCPUs[0].PCPU == 1 {
 			if len(cpus.CPUs) < 2 || !cpus.CPUs[1].Online || cpus.CPUs[1].GuestRuns < lin.Exits/2 {
 				t.Errorf("linux is pinned to CPU 1 but CPU 1 ran %+v for %d linux exits", cpus.CPUs, lin.Exits)

@@ -41,7 +41,8 @@ const maxINTID = 1020
 // hostOwner maps a forwarded physical SPI to its VM.
 var hostOwner [maxINTID]atomic.Pointer[Machine]
 
-// HostIRQStats counts forwarded and unowned physical interrupts.
+// HostIRQStats counts forwarded and unowned physical SPIs, and the
+// forwarded ones the boot CPU found by polling (PollHostIRQs).
 var HostIRQStats struct {
 	Forwarded, Unowned, Polled atomic.Uint64
 }
@@ -87,21 +88,22 @@ func (m *Machine) releaseHostIRQs() {
 
 // hostIRQ forwards physical interrupt intid, already completed at the
 // CPU interface, to its owner. It runs on the boot CPU without the
-// owner's lock.
-func hostIRQ(intid uint64) {
+// owner's lock. It reports whether intid was a passthrough SPI.
+func hostIRQ(intid uint64) bool {
 	if intid < 32 || intid >= maxINTID {
-		return // SGIs, PPIs (the hypervisor's own) and special INTIDs
+		return false // SGIs, PPIs (the hypervisor's own) and special INTIDs
 	}
 	m := hostOwner[intid].Load()
 	if m == nil {
 		HostIRQStats.Unowned.Add(1)
-		return
+		return false
 	}
 	if m.host != nil {
 		m.host.DisableSPI(uint32(intid))
 	}
 	m.hostPending[intid/64].Or(1 << (intid % 64))
 	HostIRQStats.Forwarded.Add(1)
+	return true
 }
 
 // serviceHostIRQs moves forwarded SPIs into the virtual GIC and unmasks

@@ -117,6 +117,7 @@ func CPUStats(n int) []vmm.CPUStat {
 		if i == 0 {
 			out[i].Role = "boot: Go runtime, schedulers, exit handling, guests"
 			out[i].GuestRuns = atomic.LoadUint64(&bootRuns)
+			out[i].PolledIRQs = HostIRQStats.Polled.Load()
 		} else {
 			out[i].GuestRuns = atomic.LoadUint64(&mailboxes[i].runs)
 		}

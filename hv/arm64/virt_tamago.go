@@ -96,7 +96,8 @@ func PollHostIRQs() {
 			return
 		}
 		eoi_irq(id)
-		HostIRQStats.Polled.Add(1)
-		hostIRQ(id)
+		if hostIRQ(id) {
+			HostIRQStats.Polled.Add(1)
+		}
 	}
 }

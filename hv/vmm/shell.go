@@ -65,6 +65,9 @@ type CPUStat struct {
 	Online    bool   `json:"online"`
 	Role      string `json:"role"`
 	GuestRuns uint64 `json:"guest_runs"`
+	// PolledIRQs counts passthrough interrupts this CPU found by
+	// polling while it ran no guest (boot CPU only).
+	PolledIRQs uint64 `json:"polled_irqs,omitempty"`
 }
 
 func (m *Manager) cpus(c *shell.Context) error {
