@@ -475,7 +475,7 @@ func TestReadVirtual(t *testing.T) {
 
 // TestPatchTamavisorELF patches the real image when it has been built.
 func TestPatchTamavisorELF(t *testing.T) {
-	path := filepath.Join("..", "..", "build", "qemu-q35-amd64", "tamavisor.elf")
+	path := filepath.Join("..", "..", "build", "qemu-q35-amd64", "tamavisor.elf.link") // as linked, before cmd/tvimage
 	img, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		t.Skipf("%s not built", path)
