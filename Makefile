@@ -38,7 +38,12 @@ TAGS_qemu-virt-arm64   := linkcpuinit,board_qemu_virt_arm64
 TEXT_qemu-virt-arm64   := 0x40210000
 GOARCH_qemu-q35-amd64  := amd64
 TAGS_qemu-q35-amd64    := linkcpuinit,board_qemu_q35_amd64
-TEXT_qemu-q35-amd64    := 0x10010000
+TEXT_qemu-q35-amd64    := 0x10001000
+
+# Post-link step: amd64 images get the Multiboot2 header and the RAM
+# reservation written by cmd/tvimage; arm64 images are used as linked.
+POSTLINK_qemu-virt-arm64 = cp $(1).link $(1)
+POSTLINK_qemu-q35-amd64  = $(HOSTGO) run ./cmd/tvimage mb2 -o $(1) $(1).link
 
 # Interactive QEMU command lines (the test harness builds the same ones in
 # ci/qemu; keep them in step).
@@ -50,7 +55,7 @@ QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -s
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
 	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios
 
-.PHONY: all images image qemu test check integration deps toolchain clean guests bundle linux-guest deps-debian
+.PHONY: iso efi all images image qemu test check integration deps toolchain clean guests bundle linux-guest deps-debian
 
 all: images
 
@@ -118,8 +123,32 @@ image: toolchain bundle
 	GOOS=tamago GOARCH=$(GOARCH_$(BOARD)) $(TAMAGO) build -trimpath \
 		-tags $(TAGS_$(BOARD)) \
 		-ldflags "-T $(TEXT_$(BOARD)) -R 0x1000 -X $(PKG)/hv.Version=$(VERSION) -X $(PKG)/hv.Revision=$(REV)" \
-		-o $(BUILD)/$(BOARD)/tamavisor.elf ./cmd/tamavisor
+		-o $(BUILD)/$(BOARD)/tamavisor.elf.link ./cmd/tamavisor
+	$(call POSTLINK_$(BOARD),$(BUILD)/$(BOARD)/tamavisor.elf)
 	@echo "image: $(BUILD)/$(BOARD)/tamavisor.elf"
+
+# GRUB rescue ISO (BIOS and UEFI) for qemu-q35-amd64: the image with and
+# without the EFI boot services tag, the amd64 manifest as a module, and
+# ci/grub/grub.cfg. See README "Booting".
+ISO       := $(BUILD)/tamavisor.iso
+ISO_DIR   := $(BUILD)/iso
+MANIFEST_AMD64 ?= examples/q35.json
+iso:
+	$(MAKE) --no-print-directory image BOARD=qemu-q35-amd64
+	@rm -rf $(ISO_DIR) && mkdir -p $(ISO_DIR)/boot/grub
+	cp $(BUILD)/qemu-q35-amd64/tamavisor.elf $(ISO_DIR)/boot/tamavisor.elf
+	$(HOSTGO) run ./cmd/tvimage mb2 -no-efi-bs -o $(ISO_DIR)/boot/tamavisor-nobs.elf \
+		$(BUILD)/qemu-q35-amd64/tamavisor.elf.link >/dev/null
+	$(HOSTGO) run ./cmd/tvimage mb2 -reloc-min 0x20000000 -o $(ISO_DIR)/boot/tamavisor-reloc-high.elf \
+		$(BUILD)/qemu-q35-amd64/tamavisor.elf.link >/dev/null
+	$(HOSTGO) run ./cmd/tvimage mb2 -reloc-min 0x10400000 -reloc-max 0x20400000 \
+		-o $(ISO_DIR)/boot/tamavisor-reloc-overlap.elf $(BUILD)/qemu-q35-amd64/tamavisor.elf.link >/dev/null
+	$(HOSTGO) run ./cmd/hvmanifest check $(MANIFEST_AMD64)
+	cp $(MANIFEST_AMD64) $(ISO_DIR)/boot/manifest.json
+	cp ci/grub/grub.cfg $(ISO_DIR)/boot/grub/grub.cfg
+	grub-mkrescue -o $(ISO).tmp $(ISO_DIR) 2>$(BUILD)/grub-mkrescue.log || { cat $(BUILD)/grub-mkrescue.log; exit 1; }
+	mv $(ISO).tmp $(ISO)
+	@echo "iso: $(ISO)"
 
 qemu: deps image
 	$(QEMU_$(BOARD)) $(BUILD)/$(BOARD)/tamavisor.elf
@@ -135,7 +164,8 @@ test:
 check: test
 	@mkdir -p $(BUILD)
 	@if $(MAKE) --no-print-directory toolchain >$(BUILD)/toolchain.log 2>&1; then \
-		$(MAKE) --no-print-directory images && $(MAKE) --no-print-directory integration; \
+		$(MAKE) --no-print-directory images && $(MAKE) --no-print-directory iso && \
+		$(MAKE) --no-print-directory integration; \
 	else \
 		echo "SKIPPED image tests: no TamaGo compiler at $(TAMAGO) and 'make toolchain' failed (see $(BUILD)/toolchain.log)"; \
 	fi

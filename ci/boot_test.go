@@ -48,6 +48,24 @@ type info struct {
 	Features      map[string]bool   `json:"features"`
 	Details       map[string]string `json:"details"`
 	UptimeNS      uint64            `json:"uptime_ns"`
+	Boot          *bootInfo         `json:"boot"`
+}
+
+type bootInfo struct {
+	Protocol         string   `json:"protocol"`
+	Loader           string   `json:"loader"`
+	Cmdline          string   `json:"cmdline"`
+	LinkBase         uint64   `json:"link_base"`
+	LoadBase         uint64   `json:"load_base"`
+	Offset           int64    `json:"offset"`
+	ExitBootServices string   `json:"exit_boot_services"`
+	ACPIRoot         uint64   `json:"acpi_root"`
+	Errors           []string `json:"errors"`
+	Modules          []struct {
+		Name string `json:"name"`
+		Base uint64 `json:"base"`
+		Size uint64 `json:"size"`
+	} `json:"modules"`
 }
 
 type region struct {
@@ -79,20 +97,130 @@ type mapEntry struct {
 
 const (
 	bootTimeout = 30 * time.Second // QEMU start to the board line
-	cmdTimeout  = 10 * time.Second // one shell command
-	offTimeout  = 20 * time.Second // poweroff to QEMU exit
-	prompt      = `tamavisor> `
-	fourGiB     = 1 << 32
+	// firmwareBootTimeout: through SeaBIOS or OVMF and GRUB under TCG.
+	firmwareBootTimeout = 150 * time.Second
+	cmdTimeout          = 10 * time.Second // one shell command
+	offTimeout          = 20 * time.Second // poweroff to QEMU exit
+	prompt              = `tamavisor> `
+	fourGiB             = 1 << 32
 )
+
+// amd64 boot paths (README "Booting"): the GRUB ISO built by make iso,
+// with a menu entry chosen through an SMBIOS serial string
+// (ci/grub/grub.cfg), and the UEFI ESP image built by make efi.
+const (
+	isoFile  = "build/tamavisor.iso"
+	espFile  = "build/esp.img"
+	ovmf     = "/usr/share/ovmf/OVMF.fd"
+	linkBase = 0x1000_0000 // Makefile TEXT_qemu-q35-amd64 - 0x1000
+)
+
+func grubEntry(id string) []string {
+	return []string{"-smbios", "type=1,serial=tamavisor-entry=" + id}
+}
+
+// bootWant is what `info --json` must say about the boot path.
+type bootWant struct {
+	protocol string
+	ebs      string // exit_boot_services
+	// load checks the load base; nil accepts any 2 MiB-aligned base.
+	load func(base uint64) error
+	// module: a boot module of this name must be listed.
+	module string
+}
+
+func loadAt(want uint64) func(uint64) error {
+	return func(b uint64) error {
+		if b != want {
+			return fmt.Errorf("load base %#x, want %#x", b, want)
+		}
+		return nil
+	}
+}
+
+func loadAbove(min uint64) func(uint64) error {
+	return func(b uint64) error {
+		if b < min {
+			return fmt.Errorf("load base %#x below %#x: the link range was not avoided", b, min)
+		}
+		return nil
+	}
+}
 
 var bootCases = []struct {
 	name  string
 	board string
 	opts  qemu.Options
+	boot  *bootWant
 }{
-	{"qemu-virt-arm64", qemu.VirtARM64, qemu.Options{}},
-	{"qemu-virt-arm64-secure", qemu.VirtARM64, qemu.Options{Secure: true}},
-	{"qemu-q35-amd64", qemu.Q35AMD64, qemu.Options{}},
+	{"qemu-virt-arm64", qemu.VirtARM64, qemu.Options{}, nil},
+	{"qemu-virt-arm64-secure", qemu.VirtARM64, qemu.Options{Secure: true}, nil},
+	{"qemu-q35-amd64", qemu.Q35AMD64, qemu.Options{}, &bootWant{protocol: "pvh", load: loadAt(linkBase)}},
+	{"qemu-q35-amd64-grub-bios", qemu.Q35AMD64,
+		qemu.Options{Media: "cdrom", ImageFile: isoFile, ExtraArgs: grubEntry("tamavisor"), Limit: 3 * time.Minute},
+		&bootWant{protocol: "multiboot2", module: "manifest"}},
+	{"qemu-q35-amd64-grub-bios-reloc-high", qemu.Q35AMD64,
+		qemu.Options{Media: "cdrom", ImageFile: isoFile, ExtraArgs: grubEntry("reloc-high"), Limit: 3 * time.Minute},
+		&bootWant{protocol: "multiboot2", load: loadAbove(linkBase + 256<<20), module: "manifest"}},
+	{"qemu-q35-amd64-grub-bios-reloc-overlap", qemu.Q35AMD64,
+		qemu.Options{Media: "cdrom", ImageFile: isoFile, ExtraArgs: grubEntry("reloc-overlap"), Limit: 3 * time.Minute},
+		&bootWant{protocol: "multiboot2", load: loadAt(linkBase + 4<<20), module: "manifest"}},
+	{"qemu-q35-amd64-grub-efi", qemu.Q35AMD64,
+		qemu.Options{Media: "cdrom", ImageFile: isoFile, Firmware: ovmf, ExtraArgs: grubEntry("tamavisor"), Limit: 4 * time.Minute},
+		&bootWant{protocol: "multiboot2-efi", ebs: "tamavisor", module: "manifest"}},
+	{"qemu-q35-amd64-grub-efi-nobs", qemu.Q35AMD64,
+		qemu.Options{Media: "cdrom", ImageFile: isoFile, Firmware: ovmf, ExtraArgs: grubEntry("nobs"), Limit: 4 * time.Minute},
+		&bootWant{protocol: "multiboot2", ebs: "loader", module: "manifest"}},
+}
+
+// checkBoot compares info's boot section with w.
+func checkBoot(t *testing.T, w *bootWant, in *info) {
+	t.Helper()
+	b := in.Boot
+	if b == nil {
+		t.Errorf("info --json has no boot section")
+		return
+	}
+	t.Logf("boot: %s via %q, link %#x load %#x (offset %+#x), exit boot services %q, %d modules",
+		b.Protocol, b.Loader, b.LinkBase, b.LoadBase, b.Offset, b.ExitBootServices, len(b.Modules))
+	if b.Protocol != w.protocol {
+		t.Errorf("boot protocol %q, want %q", b.Protocol, w.protocol)
+	}
+	if b.ExitBootServices != w.ebs {
+		t.Errorf("exit_boot_services %q, want %q", b.ExitBootServices, w.ebs)
+	}
+	if len(b.Errors) != 0 {
+		t.Errorf("boot errors: %q", b.Errors)
+	}
+	if b.LinkBase != linkBase || int64(b.LoadBase-b.LinkBase) != b.Offset {
+		t.Errorf("link_base %#x load_base %#x offset %#x inconsistent", b.LinkBase, b.LoadBase, b.Offset)
+	}
+	if b.LoadBase%(2<<20) != 0 {
+		t.Errorf("load_base %#x not 2 MiB aligned", b.LoadBase)
+	}
+	if in.HypervisorRAM.Base != b.LoadBase {
+		t.Errorf("hypervisor_ram at %#x, load_base %#x", in.HypervisorRAM.Base, b.LoadBase)
+	}
+	if w.load != nil {
+		if err := w.load(b.LoadBase); err != nil {
+			t.Error(err)
+		}
+	}
+	if strings.HasPrefix(w.protocol, "multiboot2") && !strings.HasPrefix(b.Loader, "GRUB") {
+		t.Errorf("loader %q, want GRUB", b.Loader)
+	}
+	if w.module != "" {
+		found := false
+		for _, m := range b.Modules {
+			found = found || (m.Name == w.module && m.Size > 0)
+		}
+		if !found {
+			t.Errorf("no module %q in %+v", w.module, b.Modules)
+		}
+	}
+	if b.ACPIRoot == 0 && b.Protocol != "pvh" {
+		t.Errorf("no ACPI root table found")
+	}
 }
 
 // TestBoot boots each tier-1 board, checks the banner and "info --json"
@@ -113,8 +241,12 @@ func TestBoot(t *testing.T) {
 			s := &session{t: t, m: m}
 
 			// 1. Banner, board, mode, prompt.
-			banner := s.line(`tamavisor (\S+) \(rev (\S+)\)`, bootTimeout)
-			if got := s.line(`^board: (\S+)$`, bootTimeout)[1]; got != b.Name {
+			bt := bootTimeout
+			if c.opts.Media != "" {
+				bt = firmwareBootTimeout
+			}
+			banner := s.line(`tamavisor (\S+) \(rev (\S+)\)`, bt)
+			if got := s.line(`^board: (\S+)$`, bt)[1]; got != b.Name {
 				t.Errorf("banner board = %q, want %q", got, b.Name)
 			}
 			mode := s.line(`^mode: (.+)$`, cmdTimeout)[1]
@@ -135,6 +267,9 @@ func TestBoot(t *testing.T) {
 				t.Errorf("info version %q rev %q, banner %q rev %q", in.Version, in.Revision, banner[1], banner[2])
 			}
 			checkInfo(t, b, &in)
+			if c.boot != nil {
+				checkBoot(t, c.boot, &in)
+			}
 
 			// 3. Shell errors.
 			s.send("bogus-command")

@@ -62,6 +62,8 @@ type Platform struct {
 	Uptime func() time.Duration
 	// Poweroff turns the machine off. It returns only on failure.
 	Poweroff func() error
+	// Boot describes the boot path; nil when the board does not say.
+	Boot *BootInfo
 }
 
 // RAM returns the RAM regions of the memory map.
@@ -73,4 +75,47 @@ func (p *Platform) RAM() []Region {
 		}
 	}
 	return r
+}
+
+// BootInfo says how the hypervisor was started and where it runs
+// (`info` shows it). Addresses are physical except LinkBase.
+type BootInfo struct {
+	// Protocol is "pvh", "multiboot2", "multiboot2-efi" (GRUB's EFI
+	// amd64 entry with boot services running), "uefi" (a PE32+
+	// application started by firmware) or "kernel" (QEMU -kernel on
+	// arm64).
+	Protocol string
+	// Loader is the boot loader's name, when it gave one.
+	Loader string
+	// Cmdline is the hypervisor's command line.
+	Cmdline string
+	// LinkBase is the address the image is linked at, LoadBase where it
+	// runs; the hypervisor maps one onto the other.
+	LinkBase uint64
+	LoadBase uint64
+	// Modules are the boot modules, in the loader's order.
+	Modules []BootModule
+	// ExitBootServices says who ended UEFI boot services: "loader",
+	// "tamavisor" or "" (no UEFI).
+	ExitBootServices string
+	// ACPIRoot is the physical address of the ACPI XSDT (or RSDT for
+	// ACPI 1.0) from a checksummed RSDP, 0 if none was found;
+	// ACPISource says where the RSDP came from.
+	ACPIRoot   uint64
+	ACPISource string
+	// Errors lists problems found while reading the boot information;
+	// the boot went on without the part concerned.
+	Errors []string
+}
+
+// Offset returns LoadBase - LinkBase.
+func (b *BootInfo) Offset() int64 { return int64(b.LoadBase - b.LinkBase) }
+
+// BootModule is one module handed over by the boot loader.
+type BootModule struct {
+	// Name is the first word of the module's command line.
+	Name    string
+	Cmdline string
+	Base    PA
+	Size    uint64
 }

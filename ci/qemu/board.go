@@ -21,6 +21,7 @@ package qemu
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,15 @@ type Board struct {
 	RAMBase uint64
 	// RAMSize is MemMiB<<20, the RAM QEMU gives the machine.
 	RAMSize uint64
+	// Media is how the image reaches the machine: "" (-kernel), "cdrom"
+	// (-cdrom, a GRUB ISO) or "disk" (-drive, a raw FAT ESP image).
+	Media string
+	// ImageFile, if set, is the image to boot, relative to the
+	// repository root, instead of build/<Name>/tamavisor.elf.
+	ImageFile string
+	// Firmware, if set, is passed to -bios (OVMF for UEFI boots).
+	Firmware string
+
 	// PoweroffStatus is the exit status of QEMU after a clean "poweroff"
 	// in the hypervisor shell (PSCI SYSTEM_OFF on arm64, ACPI S5 on amd64).
 	// A write to isa-debug-exit instead exits with (value<<1)|1, which is
@@ -96,6 +106,11 @@ type Options struct {
 	MemMiB int
 	// ExtraArgs are appended after the board's own ExtraArgs.
 	ExtraArgs []string
+	// Media, ImageFile and Firmware override the Board fields of the
+	// same names (boots through GRUB or UEFI).
+	Media     string
+	ImageFile string
+	Firmware  string
 	// Limit is the hard wall-clock limit used by Boot (see Config.Limit);
 	// 0 means DefaultLimit. Board.With ignores it.
 	Limit time.Duration
@@ -186,6 +201,20 @@ func (b Board) With(o Options) (Board, error) {
 		b.MemMiB = o.MemMiB
 		b.RAMSize = uint64(o.MemMiB) << 20
 	}
+	switch o.Media {
+	case "", "cdrom", "disk":
+	default:
+		return Board{}, fmt.Errorf("%w: media %q", ErrOption, o.Media)
+	}
+	if o.Media != "" {
+		b.Media = o.Media
+	}
+	if o.ImageFile != "" {
+		b.ImageFile = o.ImageFile
+	}
+	if o.Firmware != "" {
+		b.Firmware = o.Firmware
+	}
 	b.ExtraArgs = append(b.ExtraArgs, o.ExtraArgs...)
 	return b, nil
 }
@@ -193,10 +222,17 @@ func (b Board) With(o Options) (Board, error) {
 // Variant is the board name plus its non-default options, e.g.
 // "qemu-virt-arm64+secure", for messages.
 func (b Board) Variant() string {
+	v := b.Name
 	if b.Secure {
-		return b.Name + "+secure"
+		v += "+secure"
 	}
-	return b.Name
+	if b.Media != "" {
+		v += "+" + b.Media
+	}
+	if b.Firmware != "" {
+		v += "+" + filepath.Base(b.Firmware)
+	}
+	return v
 }
 
 // Args returns QEMU's argument list (without the binary) that boots image
@@ -219,8 +255,18 @@ func (b Board) Args(image, serial string) []string {
 		"-nographic",
 		"-monitor", "none",
 		"-serial", serial,
-		"-kernel", image,
 	)
+	if b.Firmware != "" {
+		args = append(args, "-bios", b.Firmware)
+	}
+	switch b.Media {
+	case "cdrom":
+		args = append(args, "-cdrom", image)
+	case "disk":
+		args = append(args, "-drive", "file="+image+",format=raw,if=ide")
+	default:
+		args = append(args, "-kernel", image)
+	}
 	return append(args, b.ExtraArgs...)
 }
 

@@ -94,8 +94,16 @@ func Preflight(b Board) (image string, err error) {
 		return "", err
 	}
 	image = ImagePath(root, b.Name)
+	if b.ImageFile != "" {
+		image = filepath.Join(root, b.ImageFile)
+	}
 	if _, err := exec.LookPath(b.QEMU); err != nil {
 		return image, fmt.Errorf("%w: %s is not in PATH", ErrNoQEMU, b.QEMU)
+	}
+	if b.Firmware != "" {
+		if _, err := os.Stat(b.Firmware); err != nil {
+			return image, fmt.Errorf("%w: firmware %s: %v (make deps installs it)", ErrNoQEMU, b.Firmware, err)
+		}
 	}
 	fi, err := os.Stat(image)
 	switch {

@@ -54,6 +54,12 @@ TEXT ·read_cr0(SB),NOSPLIT,$0-8
 	MOVQ	AX, ret+0(FP)
 	RET
 
+// func read_cr3() uint64
+TEXT ·read_cr3(SB),NOSPLIT,$0-8
+	MOVQ	CR3, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
 // func lidt(idtr uintptr)
 TEXT ·lidt(SB),NOSPLIT,$0-8
 	MOVQ	idtr+0(FP), AX

@@ -16,6 +16,7 @@ func rdmsr(msr uint32) uint64                                { panic(hostOnly) }
 func halt()                                                  { panic(hostOnly) }
 func read_cr2() uint64                                       { panic(hostOnly) }
 func read_cr0() uint64                                       { panic(hostOnly) }
+func read_cr3() uint64                                       { panic(hostOnly) }
 func lidt(idtr uintptr)                                      { panic(hostOnly) }
 func excStubs() uintptr                                      { panic(hostOnly) }
 func rdrand() (val uint64, ok bool)                          { panic(hostOnly) }

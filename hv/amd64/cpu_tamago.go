@@ -12,6 +12,7 @@ func rdmsr(msr uint32) uint64
 func halt()
 func read_cr2() uint64
 func read_cr0() uint64
+func read_cr3() uint64
 func lidt(idtr uintptr)
 func excStubs() uintptr
 func rdrand() (val uint64, ok bool)

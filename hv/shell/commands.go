@@ -85,6 +85,48 @@ type infoJSON struct {
 	Features      map[string]bool   `json:"features"`
 	Details       map[string]string `json:"details"`
 	UptimeNS      int64             `json:"uptime_ns"`
+	Boot          *bootJSON         `json:"boot"`
+}
+
+// bootJSON is hv.BootInfo in `info --json`; null when the board does not
+// say how it booted.
+type bootJSON struct {
+	Protocol         string       `json:"protocol"`
+	Loader           string       `json:"loader"`
+	Cmdline          string       `json:"cmdline"`
+	LinkBase         uint64       `json:"link_base"`
+	LoadBase         uint64       `json:"load_base"`
+	Offset           int64        `json:"offset"`
+	Modules          []moduleJSON `json:"modules"`
+	ExitBootServices string       `json:"exit_boot_services"`
+	ACPIRoot         uint64       `json:"acpi_root"`
+	ACPISource       string       `json:"acpi_source"`
+	Errors           []string     `json:"errors"`
+}
+
+type moduleJSON struct {
+	Name    string `json:"name"`
+	Cmdline string `json:"cmdline"`
+	Base    uint64 `json:"base"`
+	Size    uint64 `json:"size"`
+}
+
+func newBootJSON(b *hv.BootInfo) *bootJSON {
+	if b == nil {
+		return nil
+	}
+	j := &bootJSON{
+		Protocol: b.Protocol, Loader: b.Loader, Cmdline: b.Cmdline,
+		LinkBase: b.LinkBase, LoadBase: b.LoadBase, Offset: b.Offset(),
+		Modules:          []moduleJSON{},
+		ExitBootServices: b.ExitBootServices,
+		ACPIRoot:         b.ACPIRoot, ACPISource: b.ACPISource,
+		Errors: append([]string{}, b.Errors...),
+	}
+	for _, m := range b.Modules {
+		j.Modules = append(j.Modules, moduleJSON{m.Name, m.Cmdline, uint64(m.Base), m.Size})
+	}
+	return j
 }
 
 // uptime returns p.Uptime(), or false if the board has no clock.
@@ -115,6 +157,7 @@ func runInfo(c *Context, args []string, p *hv.Platform) error {
 			Features:      map[string]bool{},
 			Details:       map[string]string{},
 			UptimeNS:      int64(up),
+			Boot:          newBootJSON(p.Boot),
 		}
 		for _, r := range p.RAM() {
 			info.RAM = append(info.RAM, rangeJSON{uint64(r.Base), r.Size})
@@ -162,10 +205,33 @@ func runInfo(c *Context, args []string, p *hv.Platform) error {
 	line("hypervisor ram", rangeText(p.HypervisorRAM))
 	line("features", strings.Join(features, " "))
 	line("uptime", upText)
+	if b := p.Boot; b != nil {
+		line("boot", b.Protocol+loaderText(b.Loader))
+		line("load base", fmt.Sprintf("%#x (linked at %#x, offset %+#x)", b.LoadBase, b.LinkBase, b.Offset()))
+		if b.Cmdline != "" {
+			line("cmdline", b.Cmdline)
+		}
+		for i, m := range b.Modules {
+			line(fmt.Sprintf("module %d", i), fmt.Sprintf("%s %s (%#x, %d bytes)", m.Name, strings.TrimSpace(strings.TrimPrefix(m.Cmdline, m.Name)), uint64(m.Base), m.Size))
+		}
+		if b.ExitBootServices != "" {
+			line("exit boot services", b.ExitBootServices)
+		}
+		for _, e := range b.Errors {
+			line("boot error", e)
+		}
+	}
 	for _, key := range slices.Sorted(maps.Keys(p.Details)) {
 		line(key, p.Details[key])
 	}
 	return tw.Flush()
+}
+
+func loaderText(l string) string {
+	if l == "" {
+		return ""
+	}
+	return " (" + l + ")"
 }
 
 // memEntryJSON is one memory map entry in `mem --json`.

@@ -125,6 +125,7 @@ func TestInfoJSON(t *testing.T) {
 		Features      map[string]bool   `json:"features"`
 		Details       map[string]string `json:"details"`
 		UptimeNS      int64             `json:"uptime_ns"`
+		Boot          *struct{}         `json:"boot"`
 	}
 	dec := json.NewDecoder(strings.NewReader(got[0]))
 	dec.DisallowUnknownFields()
@@ -301,7 +302,7 @@ func TestStandardEmptyPlatform(t *testing.T) {
 	}
 	got, err := run(t, &hv.Platform{}, "info --json")
 	if err != nil || len(got) != 1 ||
-		!strings.Contains(got[0], `"ram":[],"hypervisor_ram":{"base":0,"size":0},"memory_map":[],"features":{},"details":{},"uptime_ns":0}`) {
+		!strings.Contains(got[0], `"ram":[],"hypervisor_ram":{"base":0,"size":0},"memory_map":[],"features":{},"details":{},"uptime_ns":0,"boot":null}`) {
 		t.Errorf("info --json on empty platform = %q, %v", got, err)
 	}
 	got, err = run(t, nil, "info")
@@ -339,5 +340,52 @@ func TestSizeText(t *testing.T) {
 		if got := sizeText(tt.n); got != tt.want {
 			t.Errorf("sizeText(%d) = %q; want %q", tt.n, got, tt.want)
 		}
+	}
+}
+
+func TestInfoBoot(t *testing.T) {
+	p, _ := fakePlatform()
+	p.Boot = &hv.BootInfo{
+		Protocol: "multiboot2", Loader: "GRUB 2.06", Cmdline: "/boot/tamavisor.elf console=com1",
+		LinkBase: 0x1000_0000, LoadBase: 0x0fa0_0000,
+		Modules:          []hv.BootModule{{Name: "manifest", Cmdline: "manifest x=1", Base: 0x3000_0000, Size: 123}},
+		ExitBootServices: "loader",
+		Errors:           []string{"multiboot2: something odd"},
+	}
+	got, err := run(t, p, "info --json")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("info --json = %q, %v", got, err)
+	}
+	var info struct {
+		Boot struct {
+			Protocol string `json:"protocol"`
+			Loader   string `json:"loader"`
+			LinkBase uint64 `json:"link_base"`
+			LoadBase uint64 `json:"load_base"`
+			Offset   int64  `json:"offset"`
+			Modules  []struct {
+				Name string `json:"name"`
+				Base uint64 `json:"base"`
+				Size uint64 `json:"size"`
+			} `json:"modules"`
+			ExitBootServices string   `json:"exit_boot_services"`
+			Errors           []string `json:"errors"`
+		} `json:"boot"`
+	}
+	if err := json.Unmarshal([]byte(got[0]), &info); err != nil {
+		t.Fatal(err)
+	}
+	b := info.Boot
+	if b.Protocol != "multiboot2" || b.Loader != "GRUB 2.06" || b.LinkBase != 0x1000_0000 ||
+		b.LoadBase != 0x0fa0_0000 || b.Offset != -0x60_0000 || len(b.Modules) != 1 ||
+		b.Modules[0].Name != "manifest" || b.Modules[0].Size != 123 || b.ExitBootServices != "loader" || len(b.Errors) != 1 {
+		t.Errorf("boot = %+v", b)
+	}
+	got, err = run(t, p, "info")
+	if err != nil || !anyMatch(got, `^boot: +multiboot2 \(GRUB 2\.06\)$`) ||
+		!anyMatch(got, `^load base: +0xfa00000 \(linked at 0x10000000, offset -0x600000\)$`) ||
+		!anyMatch(got, `^module 0: +manifest x=1 \(0x30000000, 123 bytes\)$`) ||
+		!anyMatch(got, `^boot error: +multiboot2: something odd$`) {
+		t.Errorf("info = %q, %v", got, err)
 	}
 }

@@ -39,9 +39,12 @@ const (
 	DEBUG_EXIT  = 0xf4
 )
 
-// Hypervisor RAM: the image is linked at 0x10010000 (Makefile -T); the
-// runtime owns 256 MiB from 0x10000000, so the board needs -m 512 or
-// more. cpuinit's early page tables live below 64 KiB.
+// Hypervisor RAM: the image's first segment is linked at 0x10000000
+// (Makefile -T 0x10001000 for .text) and the runtime owns 256 MiB from
+// there. That is the window cpuinit maps onto wherever the loader put the
+// image (hv/amd64 reloc.go); the image's last PT_LOAD is stretched to the
+// window's end so loaders reserve all of it. The board needs -m 512 or
+// more.
 const (
 	ramStart       = 0x1000_0000
 	ramSizeHV      = 0x1000_0000
@@ -145,7 +148,16 @@ func Platform() *hv.Platform {
 		{Name: "hpet", Kind: hv.MMIO, Base: HPET_BASE, Size: 0x400},
 		{Name: "lapic", Kind: hv.MMIO, Base: LAPIC_BASE, Size: 0x1000},
 	}
-	if b, err := FWCfg.ReadFile("etc/e820"); err != nil {
+	br := bootResult()
+	details["boot"] = br.Info.Protocol
+	for _, e := range br.Info.Errors {
+		errs = append(errs, e)
+	}
+	if br.RAM != nil {
+		// Multiboot2 or UEFI: the loader's map is the truth (it knows
+		// what firmware reserved).
+		mm = append(mm, br.RAM...)
+	} else if b, err := FWCfg.ReadFile("etc/e820"); err != nil {
 		errs = append(errs, "memory map: "+err.Error())
 	} else if es, err := fwcfg.ParseE820(b); err != nil {
 		errs = append(errs, "memory map: "+err.Error())
@@ -170,11 +182,12 @@ func Platform() *hv.Platform {
 		Mode:          "long mode, CPL0",
 		CPUs:          cpus,
 		MemoryMap:     mm,
-		HypervisorRAM: hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV},
+		HypervisorRAM: hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: hv.PA(br.Info.LoadBase), Size: ramSizeHV},
 		Features:      map[string]bool{"svm": f.SVM, "npt": f.NPT, "nrips": f.NRIPS, "vmx": f.VMX},
 		Details:       details,
 		Console:       &hv.PolledConsole{UART: UART0},
 		Uptime:        func() time.Duration { return time.Since(start) },
 		Poweroff:      poweroff,
+		Boot:          &br.Info,
 	}
 }

@@ -1,0 +1,43 @@
+// board/qemu/q35: the qemu-q35-amd64 board.
+// SPDX-License-Identifier: BSD-3-Clause
+
+//go:build tamago && amd64
+
+package q35
+
+import (
+	"fmt"
+
+	"github.com/tamavisor/tamavisor/hv/amd64"
+	"github.com/tamavisor/tamavisor/image/boot"
+)
+
+// bootResult decodes what the loader handed over (image/boot) and checks
+// that cpuinit's page tables implement the relocation it measured.
+func bootResult() *boot.Result {
+	p := amd64.Boot()
+	e := boot.Entry{
+		Magic:     p.Magic,
+		Info:      uint64(p.Info),
+		LinkBase:  p.Reloc.LinkBase,
+		LoadBase:  p.Reloc.LoadBase,
+		Size:      p.Reloc.Size,
+		EFIEntry:  p.Flags&amd64.BOOT_EFI_ENTRY != 0,
+		PE:        p.Flags&amd64.BOOT_PE_ENTRY != 0,
+		EBSDone:   p.Flags&amd64.BOOT_EBS_DONE != 0,
+		NoTable:   p.Flags&amd64.BOOT_EBS_NOTABLE != 0,
+		EBSStatus: p.EBSStatus,
+		EBSTries:  p.EBSTries,
+		EFISystab: p.EFISystab,
+		EFIMap:    p.EFIMap,
+		DescSize:  p.DescSize,
+	}
+	read := func(pa uint64, n int) ([]byte, error) { return amd64.PhysRead(p.Reloc, pa, n) }
+	r := boot.Collect(e, read)
+	if err := p.Reloc.Validate(); err != nil {
+		r.Info.Errors = append(r.Info.Errors, err.Error())
+	} else if errs := amd64.CheckEarlyMap(p.Reloc); len(errs) > 0 {
+		r.Info.Errors = append(r.Info.Errors, fmt.Sprintf("early page tables: %d mismatches, first: %v", len(errs), errs[0]))
+	}
+	return r
+}

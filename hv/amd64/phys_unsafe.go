@@ -1,0 +1,52 @@
+// hv/amd64: x86-64 CPU support for tamavisor.
+// SPDX-License-Identifier: BSD-3-Clause
+
+//go:build tamago && amd64
+
+package amd64
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// PhysRead copies n bytes of physical memory at pa, reached through
+// r.PhysToVirt: the window for the hypervisor's own load range, the
+// physmap alias for anything else below 4 GiB. The range must not
+// straddle the two.
+func PhysRead(r Relocation, pa uint64, n int) ([]byte, error) {
+	if n < 0 || uint64(n) > PhysMapSize || pa+uint64(n) < pa {
+		return nil, fmt.Errorf("%w: read of %d bytes at %#x", ErrRelocation, n, pa)
+	}
+	if n == 0 {
+		return []byte{}, nil
+	}
+	va, ok := r.PhysToVirt(pa)
+	last, ok2 := r.PhysToVirt(pa + uint64(n) - 1)
+	if !ok || !ok2 || last-va != uint64(n)-1 {
+		return nil, fmt.Errorf("%w: %d bytes at %#x are not mapped contiguously", ErrRelocation, n, pa)
+	}
+	if va < 0x1000 {
+		return nil, fmt.Errorf("%w: read at %#x hits the null page", ErrRelocation, pa)
+	}
+	out := make([]byte, n)
+	// SAFETY: va..va+n-1 is mapped by cpuinit's early tables (window or
+	// physmap alias, checked above); the bytes are copied, never aliased.
+	copy(out, unsafe.Slice((*byte)(unsafe.Pointer(uintptr(va))), n))
+	return out, nil
+}
+
+// CheckEarlyMap walks the live page tables (CR3) and verifies they
+// implement r (CheckMap). Boards report the result.
+func CheckEarlyMap(r Relocation) []error {
+	read := func(pa uint64) (uint64, error) {
+		va, ok := r.PhysToVirt(pa)
+		if !ok || pa&7 != 0 {
+			return 0, fmt.Errorf("%w: page-table read at %#x", ErrRelocation, pa)
+		}
+		// SAFETY: paging-structure entries of the early tables, 8-byte
+		// aligned, inside the image (window) or below 4 GiB (physmap).
+		return *(*uint64)(unsafe.Pointer(uintptr(va))), nil
+	}
+	return CheckMap(read, read_cr3(), r)
+}
