@@ -150,6 +150,21 @@ iso:
 	mv $(ISO).tmp $(ISO)
 	@echo "iso: $(ISO)"
 
+# Direct UEFI boot for qemu-q35-amd64: tamavisor as a PE32+ application
+# (cmd/tvimage efi) at EFI/BOOT/BOOTX64.EFI on a FAT ESP image made with
+# mtools. Boot it with OVMF: -bios /usr/share/ovmf/OVMF.fd -drive
+# file=build/esp.img,format=raw.
+ESP := $(BUILD)/esp.img
+efi:
+	$(MAKE) --no-print-directory image BOARD=qemu-q35-amd64
+	$(HOSTGO) run ./cmd/tvimage efi -o $(BUILD)/BOOTX64.EFI $(BUILD)/qemu-q35-amd64/tamavisor.elf.link
+	rm -f $(ESP).tmp && truncate -s 16M $(ESP).tmp
+	mformat -i $(ESP).tmp -T 32768 -h 64 -s 32 -v TAMAVISOR ::
+	mmd -i $(ESP).tmp ::/EFI ::/EFI/BOOT
+	mcopy -i $(ESP).tmp $(BUILD)/BOOTX64.EFI ::/EFI/BOOT/BOOTX64.EFI
+	mv $(ESP).tmp $(ESP)
+	@echo "efi: $(ESP) (EFI/BOOT/BOOTX64.EFI)"
+
 qemu: deps image
 	$(QEMU_$(BOARD)) $(BUILD)/$(BOARD)/tamavisor.elf
 
@@ -165,6 +180,7 @@ check: test
 	@mkdir -p $(BUILD)
 	@if $(MAKE) --no-print-directory toolchain >$(BUILD)/toolchain.log 2>&1; then \
 		$(MAKE) --no-print-directory images && $(MAKE) --no-print-directory iso && \
+		$(MAKE) --no-print-directory efi && \
 		$(MAKE) --no-print-directory integration; \
 	else \
 		echo "SKIPPED image tests: no TamaGo compiler at $(TAMAGO) and 'make toolchain' failed (see $(BUILD)/toolchain.log)"; \

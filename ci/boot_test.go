@@ -171,6 +171,9 @@ var bootCases = []struct {
 	{"qemu-q35-amd64-grub-efi-nobs", qemu.Q35AMD64,
 		qemu.Options{Media: "cdrom", ImageFile: isoFile, Firmware: ovmf, ExtraArgs: grubEntry("nobs"), Limit: 4 * time.Minute},
 		&bootWant{protocol: "multiboot2", ebs: "loader", module: "manifest"}},
+	{"qemu-q35-amd64-uefi", qemu.Q35AMD64,
+		qemu.Options{Media: "disk", ImageFile: espFile, Firmware: ovmf, Limit: 4 * time.Minute},
+		&bootWant{protocol: "uefi", ebs: "tamavisor"}},
 }
 
 // checkBoot compares info's boot section with w.
