@@ -119,3 +119,6 @@ type BootModule struct {
 	Base    PA
 	Size    uint64
 }
+
+// End returns the first address after the module.
+func (m BootModule) End() PA { return m.Base + PA(m.Size) }

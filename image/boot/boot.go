@@ -41,6 +41,9 @@ const (
 	MaxEFITables  = 256
 	MaxModules    = 64
 	MaxCmdlineLen = 4096
+	// MaxModuleSize caps one boot module (a guest kernel, initrd or
+	// manifest).
+	MaxModuleSize = 256 << 20
 )
 
 // UEFI 2.10 7.2 EFI_MEMORY_TYPE values that are RAM once boot services
@@ -195,6 +198,8 @@ func (r *Result) multiboot2(e Entry, read Reader, errf func(string, ...any)) {
 		bi.Modules = append(bi.Modules, hv.BootModule{Name: name, Cmdline: cl, Base: hv.PA(m.Start), Size: uint64(m.End - m.Start)})
 	}
 
+	r.checkModules(e, errf)
+
 	if info.EFI64SystemTable != 0 {
 		r.acpiFromSystab(info.EFI64SystemTable, read, errf)
 	}
@@ -222,7 +227,14 @@ func (r *Result) multiboot2(e Entry, read Reader, errf func(string, ...any)) {
 	if info.MemoryMap != nil {
 		var ram []hv.Region
 		for _, m := range info.MemoryMap.Entries {
-			if m.Type == multiboot2.MemAvailable && m.Length > 0 {
+			if m.Type != multiboot2.MemAvailable || m.Length == 0 {
+				continue
+			}
+			if m.Base+m.Length < m.Base {
+				errf("multiboot2: memory map entry %#x+%#x wraps", m.Base, m.Length)
+				continue
+			}
+			{
 				ram = append(ram, hv.Region{Kind: hv.RAM, Base: hv.PA(m.Base), Size: m.Length})
 			}
 		}
@@ -230,6 +242,54 @@ func (r *Result) multiboot2(e Entry, read Reader, errf func(string, ...any)) {
 	} else {
 		errf("multiboot2: no memory map tag")
 	}
+}
+
+// checkModules drops, with an error each, modules that are empty, too
+// large, duplicated by name, overlapping another module, or overlapping
+// the hypervisor's own load range; the others stay usable.
+func (r *Result) checkModules(e Entry, errf func(string, ...any)) {
+	bi := &r.Info
+	var ok []hv.BootModule
+	names := map[string]int{}
+	for _, m := range bi.Modules {
+		names[m.Name]++
+	}
+	for i, m := range bi.Modules {
+		bad := ""
+		switch {
+		case m.Name == "":
+			bad = "has no name (empty command line)"
+		case m.Size == 0:
+			bad = "is empty"
+		case m.Size > MaxModuleSize:
+			bad = fmt.Sprintf("is %d MiB, more than the %d MiB limit", m.Size>>20, MaxModuleSize>>20)
+		case names[m.Name] > 1:
+			bad = fmt.Sprintf("is given %d times", names[m.Name])
+		case e.Size != 0 && uint64(m.Base) < e.LoadBase+e.Size && e.LoadBase < uint64(m.Base)+m.Size:
+			bad = fmt.Sprintf("overlaps the hypervisor at %#x-%#x", e.LoadBase, e.LoadBase+e.Size)
+		}
+		for j, o := range bi.Modules {
+			if bad == "" && j != i && m.Base < o.End() && o.Base < m.End() {
+				bad = fmt.Sprintf("overlaps module %q", o.Name)
+			}
+		}
+		if bad != "" {
+			errf("boot: module %d %q at %#x (%d bytes) %s; not used", i, m.Name, uint64(m.Base), m.Size, bad)
+			continue
+		}
+		ok = append(ok, m)
+	}
+	bi.Modules = ok
+}
+
+// Module returns the module called name, or false.
+func (r *Result) Module(name string) (hv.BootModule, bool) {
+	for _, m := range r.Info.Modules {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return hv.BootModule{}, false
 }
 
 // efiRAM converts a UEFI memory map (UEFI 2.10 7.2

@@ -116,6 +116,47 @@ func TestCollectMultiboot2(t *testing.T) {
 	}
 }
 
+func TestCollectModuleChecks(t *testing.T) {
+	var m mbi
+	mod := func(start, end uint32, cmd string) {
+		m.tag(3, append(u32s(start, end), []byte(cmd+"\x00")...))
+	}
+	mod(0x0200_0000, 0x0200_1000, "manifest")
+	mod(0x0300_0000, 0x0300_1000, "kernel a")
+	mod(0x0400_0000, 0x0400_1000, "kernel b") // duplicate name
+	mod(0x0500_0000, 0x0500_0000, "empty")
+	mod(0x2000_0000, 0x3100_0000, "huge")
+	mod(0x1000_1000, 0x1000_2000, "inside-hv")
+	mod(0x0200_0800, 0x0200_1800, "overlapping")
+	mod(0x0700_0000, 0x0700_1000, "")
+	mod(0x0800_0000, 0x0800_1000, "initrd")
+	mem := physMem{0x8000: m.bytes()}
+	r := Collect(Entry{Magic: MB2_BOOTLOADER_MAGIC, Info: 0x8000, LinkBase: 0x1000_0000, LoadBase: 0x1000_0000, Size: 0x1000_0000}, mem.read)
+	var names []string
+	for _, x := range r.Info.Modules {
+		names = append(names, x.Name)
+	}
+	if fmt.Sprint(names) != "[initrd]" {
+		t.Errorf("usable modules %v", names)
+	}
+	for _, want := range []string{`"kernel" at 0x3000000 (4096 bytes) is given 2 times`, `"empty" at 0x5000000 (0 bytes) is empty`,
+		`"huge"`, `"inside-hv"`, `overlaps the hypervisor`, `"overlapping"`, `has no name`, `"manifest" at 0x2000000 (4096 bytes) overlaps module "overlapping"`} {
+		found := false
+		for _, e := range r.Info.Errors {
+			found = found || strings.Contains(e, want)
+		}
+		if !found {
+			t.Errorf("no error containing %q in %q", want, r.Info.Errors)
+		}
+	}
+	if _, ok := r.Module("initrd"); !ok {
+		t.Error("Module(initrd) not found")
+	}
+	if _, ok := r.Module("manifest"); ok {
+		t.Error("Module(manifest) found although it overlaps another module")
+	}
+}
+
 func TestCollectLoadBaseMismatch(t *testing.T) {
 	mem := physMem{0x8000: grubMBI(0x2fc0_0000)}
 	r := Collect(Entry{Magic: MB2_BOOTLOADER_MAGIC, Info: 0x8000, LinkBase: 0x1000_0000, LoadBase: 0x2fa0_0000}, mem.read)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/tamavisor/tamavisor/hv/amd64"
+	"github.com/tamavisor/tamavisor/hv/manifest"
 	"github.com/tamavisor/tamavisor/image/boot"
 )
 
@@ -39,5 +40,30 @@ func bootResult() *boot.Result {
 	} else if errs := amd64.CheckEarlyMap(p.Reloc); len(errs) > 0 {
 		r.Info.Errors = append(r.Info.Errors, fmt.Sprintf("early page tables: %d mismatches, first: %v", len(errs), errs[0]))
 	}
+	manifestModule(r, read)
 	return r
 }
+
+// manifestModule parses the "manifest" boot module, if any, and records
+// the result. amd64 runs no VMs yet (issue 5), so the VMs are only
+// validated and counted.
+func manifestModule(r *boot.Result, read boot.Reader) {
+	m, ok := r.Module("manifest")
+	if !ok {
+		return
+	}
+	b, err := read(uint64(m.Base), int(m.Size))
+	if err != nil {
+		r.Info.Errors = append(r.Info.Errors, fmt.Sprintf("manifest module: %v", err))
+		return
+	}
+	man, err := manifest.Parse(b)
+	if err != nil {
+		r.Info.Errors = append(r.Info.Errors, fmt.Sprintf("manifest module: %v", err))
+		return
+	}
+	manifestVMs = len(man.VMs)
+}
+
+// manifestVMs is the number of VMs in the manifest module, -1 if none.
+var manifestVMs = -1

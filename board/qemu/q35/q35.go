@@ -150,6 +150,9 @@ func Platform() *hv.Platform {
 	}
 	br := bootResult()
 	details["boot"] = br.Info.Protocol
+	if manifestVMs >= 0 {
+		details["manifest"] = fmt.Sprintf("%d VMs from the boot module (amd64 starts no VMs yet)", manifestVMs)
+	}
 	for _, e := range br.Info.Errors {
 		errs = append(errs, e)
 	}
