@@ -1,9 +1,11 @@
 // hv/amd64: x86-64 CPU support for tamavisor.
 // SPDX-License-Identifier: BSD-3-Clause
 
-// Package amd64 is tamavisor's CPU plumbing for x86-64: the cpuinit entry
-// (build tag linkcpuinit) that takes the CPU from the 32-bit PVH entry to
-// long mode with the legacy PICs masked, the exception IDT, CPUID
+// Package amd64 is tamavisor's CPU plumbing for x86-64: the cpuinit entries
+// (build tag linkcpuinit) that take the CPU from the 32-bit PVH or
+// Multiboot2 entry, GRUB's EFI amd64 entry or a PE32+ UEFI start to long
+// mode on self-relocating early page tables (reloc.go) with the legacy PICs
+// masked and UEFI boot services exited, the exception IDT, CPUID
 // feature detection (SVM, NPT, VMX), and the TSC clock calibrated against
 // the 8254 PIT.
 //
