@@ -52,6 +52,10 @@ func manifestModule(r *boot.Result, read boot.Reader) {
 	if !ok {
 		return
 	}
+	if m.Size > manifest.MaxSize {
+		r.Info.Errors = append(r.Info.Errors, fmt.Sprintf("manifest module: %d bytes, at most %d allowed", m.Size, manifest.MaxSize))
+		return
+	}
 	b, err := read(uint64(m.Base), int(m.Size))
 	if err != nil {
 		r.Info.Errors = append(r.Info.Errors, fmt.Sprintf("manifest module: %v", err))
