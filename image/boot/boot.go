@@ -292,6 +292,23 @@ func (r *Result) Module(name string) (hv.BootModule, bool) {
 	return hv.BootModule{}, false
 }
 
+// MissingImages returns an error for each image name (a manifest VM's
+// kernel or initrd, matched by base name against the module names) that
+// no usable module provides.
+func (r *Result) MissingImages(vm string, images ...string) []string {
+	var out []string
+	for _, img := range images {
+		if img == "" {
+			continue
+		}
+		name := img[strings.LastIndexByte(img, '/')+1:]
+		if _, ok := r.Module(name); !ok {
+			out = append(out, fmt.Sprintf("boot: VM %q needs image %q, but no boot module is named %q", vm, img, name))
+		}
+	}
+	return out
+}
+
 // efiRAM converts a UEFI memory map (UEFI 2.10 7.2
 // EFI_MEMORY_DESCRIPTOR: Type u32, pad, PhysicalStart u64, VirtualStart
 // u64, NumberOfPages u64, Attribute u64) to RAM regions.

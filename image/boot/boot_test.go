@@ -152,6 +152,9 @@ func TestCollectModuleChecks(t *testing.T) {
 	if _, ok := r.Module("initrd"); !ok {
 		t.Error("Module(initrd) not found")
 	}
+	if miss := r.MissingImages("vm1", "images/initrd", "kernel", ""); len(miss) != 1 || !strings.Contains(miss[0], `VM "vm1" needs image "kernel"`) {
+		t.Errorf("MissingImages = %q", miss)
+	}
 	if _, ok := r.Module("manifest"); ok {
 		t.Error("Module(manifest) found although it overlaps another module")
 	}

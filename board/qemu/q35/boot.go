@@ -67,6 +67,9 @@ func manifestModule(r *boot.Result, read boot.Reader) {
 		return
 	}
 	manifestVMs = len(man.VMs)
+	for _, vm := range man.VMs {
+		r.Info.Errors = append(r.Info.Errors, r.MissingImages(vm.Name, vm.Kernel, vm.Initrd)...)
+	}
 }
 
 // manifestVMs is the number of VMs in the manifest module, -1 if none.
