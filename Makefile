@@ -143,6 +143,8 @@ iso:
 		$(BUILD)/qemu-q35-amd64/tamavisor.elf.link >/dev/null
 	$(HOSTGO) run ./cmd/tvimage mb2 -reloc-min 0x10400000 -reloc-max 0x20400000 \
 		-o $(ISO_DIR)/boot/tamavisor-reloc-overlap.elf $(BUILD)/qemu-q35-amd64/tamavisor.elf.link >/dev/null
+	$(HOSTGO) run ./cmd/tvimage mb2 -reloc-align 0x1000 -reloc-min 0x10401000 -reloc-max 0x20401000 \
+		-o $(ISO_DIR)/boot/tamavisor-misaligned.elf $(BUILD)/qemu-q35-amd64/tamavisor.elf.link >/dev/null
 	$(HOSTGO) run ./cmd/hvmanifest check $(MANIFEST_AMD64)
 	cp $(MANIFEST_AMD64) $(ISO_DIR)/boot/manifest.json
 	cp ci/grub/grub.cfg $(ISO_DIR)/boot/grub/grub.cfg

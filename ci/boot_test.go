@@ -436,3 +436,17 @@ func checkInfo(t *testing.T, b qemu.Board, in *info) {
 		}
 	}
 }
+
+// TestEarlyBootError loads an image whose header lets GRUB place it at
+// an offset that is not a multiple of 2 MiB (ci/grub/grub.cfg
+// "misaligned"): cpuinit must refuse with its early error on COM1 and
+// halt instead of running on page tables it cannot build.
+func TestEarlyBootError(t *testing.T) {
+	m := qemu.Boot(t, qemu.Q35AMD64, qemu.Options{Media: "cdrom", ImageFile: isoFile,
+		ExtraArgs: grubEntry("misaligned"), Limit: 2 * time.Minute})
+	s := &session{t: t, m: m}
+	s.line(`^tamavisor: early boot error 1\r?$`, firmwareBootTimeout)
+	if _, err := m.ExpectLine(`tamavisor \S+ \(rev`, 3*time.Second); err == nil {
+		t.Error("the banner followed the early boot error")
+	}
+}

@@ -30,7 +30,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: tvimage mb2 [-no-efi-bs] [-reloc-min A] [-reloc-max A] -o OUT IN | efi -o OUT IN | show IN")
+var errUsage = errors.New("usage: tvimage mb2 [-no-efi-bs] [-reloc-min A] [-reloc-max A] [-reloc-align A] -o OUT IN | efi -o OUT IN | show IN")
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -42,6 +42,7 @@ func run(args []string, stdout io.Writer) error {
 	noBS := fs.Bool("no-efi-bs", false, "leave out the EFI boot services tag (GRUB on UEFI then exits boot services and uses the 32-bit entry)")
 	minAddr := fs.Uint64("reloc-min", relocMin, "relocatable tag min_addr (tests force relocation with it)")
 	maxAddr := fs.Uint64("reloc-max", relocMax, "relocatable tag max_addr: the highest address the image may end at")
+	align := fs.Uint64("reloc-align", relocAlign, "relocatable tag align (tests use a bad one to check cpuinit's refusal)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v\n%v", err, errUsage)
 	}
@@ -56,10 +57,10 @@ func run(args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "mb2":
 		var desc string
-		if *minAddr > 0xffff_ffff || *maxAddr > 0xffff_ffff {
-			return fmt.Errorf("-reloc-min %#x / -reloc-max %#x above 4 GiB", *minAddr, *maxAddr)
+		if *minAddr > 0xffff_ffff || *maxAddr > 0xffff_ffff || *align > 0xffff_ffff {
+			return fmt.Errorf("-reloc-min %#x / -reloc-max %#x / -reloc-align %#x above 4 GiB", *minAddr, *maxAddr, *align)
 		}
-		img, desc, err = multiboot2Image(in, mb2Options{efiBS: !*noBS, min: uint32(*minAddr), max: uint32(*maxAddr)})
+		img, desc, err = multiboot2Image(in, mb2Options{efiBS: !*noBS, min: uint32(*minAddr), max: uint32(*maxAddr), align: uint32(*align)})
 		if err == nil {
 			fmt.Fprintln(stdout, desc)
 		}

@@ -56,11 +56,11 @@ func readU64(elf []byte, sym string) (uint64, error) {
 
 // mb2Options are the header choices; defaultMB2 is what images ship with.
 type mb2Options struct {
-	efiBS    bool
-	min, max uint32
+	efiBS           bool
+	min, max, align uint32
 }
 
-var defaultMB2 = mb2Options{efiBS: true, min: relocMin, max: relocMax}
+var defaultMB2 = mb2Options{efiBS: true, min: relocMin, max: relocMax, align: relocAlign}
 
 // header builds tamavisor's Multiboot2 header.
 func header(efiEntry uint32, o mb2Options) *multiboot2.Header {
@@ -68,7 +68,7 @@ func header(efiEntry uint32, o mb2Options) *multiboot2.Header {
 	// Optional: a loader that cannot give some tag (EFI tags on BIOS)
 	// must still boot tamavisor, which checks what it got.
 	h.Tags = append(h.Tags, multiboot2.InfoRequest(true, requestedTags...))
-	h.Tags = append(h.Tags, multiboot2.Relocatable(o.min, o.max, relocAlign, multiboot2.RelocPreferenceHigh))
+	h.Tags = append(h.Tags, multiboot2.Relocatable(o.min, o.max, o.align, multiboot2.RelocPreferenceHigh))
 	if o.efiBS {
 		h.Tags = append(h.Tags, multiboot2.EFIBootServices())
 	}

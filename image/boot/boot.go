@@ -220,7 +220,6 @@ func (r *Result) multiboot2(e Entry, read Reader, errf func(string, ...any)) {
 	if info.EFIBootServicesNotTerminated {
 		errf("multiboot2: tag 18 says boot services are running, but the 32-bit entry was used")
 	}
-	bi.ExitBootServices = ""
 	if info.Has(multiboot2.TagEFI64SystemTable) || info.Has(multiboot2.TagEFIMemoryMap) {
 		bi.ExitBootServices = "loader"
 	}

@@ -153,9 +153,6 @@ func Platform() *hv.Platform {
 	if manifestVMs >= 0 {
 		details["manifest"] = fmt.Sprintf("%d VMs from the boot module (amd64 starts no VMs yet)", manifestVMs)
 	}
-	for _, e := range br.Info.Errors {
-		errs = append(errs, e)
-	}
 	if br.RAM != nil {
 		// Multiboot2 or UEFI: the loader's map is the truth (it knows
 		// what firmware reserved).
