@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/loader"
 	"github.com/tamavisor/tamavisor/hv/manifest"
 )
@@ -21,6 +22,9 @@ type Options struct {
 	CPUs     int
 	GuestRAM uint64
 	Reserved []manifest.Window
+	// HostPorts are the x86 I/O port ranges the hypervisor keeps
+	// (manifest.Limits.HostPorts), e.g. its COM1.
+	HostPorts []hv.Region
 }
 
 // Checked is the outcome of Check.
@@ -72,6 +76,7 @@ func Check(path string, opts Options) (*Checked, error) {
 		CPUs:        opts.CPUs,
 		GuestRAM:    opts.GuestRAM,
 		Reserved:    opts.Reserved,
+		HostPorts:   opts.HostPorts,
 		ImageSize:   c.imageSize,
 		CheckKernel: c.checkKernel,
 	})

@@ -20,8 +20,8 @@ func main() {
 }
 
 const usage = `usage:
-  hvmanifest check  [-cpus N] [-ram BYTES] [-reserve BASE:SIZE[:NAME]]... manifest.json
-  hvmanifest bundle -o DIR [-cpus N] [-ram BYTES] [-reserve BASE:SIZE[:NAME]]... manifest.json
+  hvmanifest check  [-cpus N] [-ram BYTES] [-reserve BASE:SIZE[:NAME]]... [-reserve-ports PORT:COUNT[:NAME]]... manifest.json
+  hvmanifest bundle -o DIR [-cpus N] [-ram BYTES] [-reserve BASE:SIZE[:NAME]]... [-reserve-ports PORT:COUNT[:NAME]]... manifest.json
 `
 
 // reserveFlag collects -reserve BASE:SIZE[:NAME] windows.
@@ -47,6 +47,36 @@ func (r *reserveFlag) Set(s string) error {
 		name = parts[2]
 	}
 	*r = append(*r, manifest.Window{Name: name, Base: hv.IPA(base), Size: size})
+	return nil
+}
+
+// portsFlag collects -reserve-ports PORT:COUNT[:NAME] I/O port ranges
+// the hypervisor keeps.
+type portsFlag []hv.Region
+
+func (p *portsFlag) String() string { return fmt.Sprint(*p) }
+
+func (p *portsFlag) Set(s string) error {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) < 2 {
+		return errors.New("want PORT:COUNT[:NAME]")
+	}
+	base, err := manifest.ParseNumber(parts[0])
+	if err != nil {
+		return err
+	}
+	size, err := manifest.ParseNumber(parts[1])
+	if err != nil {
+		return err
+	}
+	if size < 1 || base >= manifest.PortSpace || size > manifest.PortSpace-base {
+		return fmt.Errorf("ports %#x count %#x: want at least 1 port, ending at or below %#x", base, size, manifest.PortSpace)
+	}
+	name := "reserved"
+	if len(parts) == 3 && parts[2] != "" {
+		name = parts[2]
+	}
+	*p = append(*p, hv.Region{Name: name, Kind: hv.IOPort, Base: hv.PA(base), Size: size})
 	return nil
 }
 
@@ -82,10 +112,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var opts Options
 	var ram numberFlag
 	var reserved reserveFlag
+	var hostPorts portsFlag
 	var out string
 	fs.IntVar(&opts.CPUs, "cpus", 0, "number of physical CPUs (0: not checked)")
 	fs.Var(&ram, "ram", "host RAM for guests, e.g. 768M (0: not checked)")
 	fs.Var(&reserved, "reserve", "guest-physical window the hypervisor emulates, BASE:SIZE[:NAME] (repeatable)")
+	fs.Var(&hostPorts, "reserve-ports", "x86 I/O ports the hypervisor keeps, PORT:COUNT[:NAME], e.g. 0x3f8:8:com1 (repeatable)")
 	if cmd == "bundle" {
 		fs.StringVar(&out, "o", "", "bundle directory (required)")
 	}
@@ -96,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	opts.GuestRAM, opts.Reserved = uint64(ram), reserved
+	opts.GuestRAM, opts.Reserved, opts.HostPorts = uint64(ram), reserved, hostPorts
 	path := fs.Arg(0)
 
 	var c *Checked

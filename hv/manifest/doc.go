@@ -29,6 +29,11 @@
 //	  ]
 //	}
 //
+// An amd64 VM gives its console as a 16550 at I/O ports instead,
+// "console": {"port": "0x3f8", "irq": 4} (an ISA IRQ 0..15), and its
+// devices may carry I/O port ranges, "ports": [{"base": "0x2f8",
+// "size": 8}], with or without a memory window (base, size, pa).
+//
 // Every number may be a JSON integer or a string holding a decimal or
 // 0x-prefixed hexadecimal integer with an optional K, M or G suffix
 // (binary multiples: "64M" is 64 MiB). Unknown and repeated object keys
@@ -38,7 +43,9 @@
 //
 // Parse checks the syntax and every field on its own: sizes and counts
 // (MaxVMs, MaxVCPUs, MaxDevices ...), name syntax, page alignment, the
-// SPI range of interrupts, address wrap-around. Any such problem rejects
+// SPI range of interrupts (ISA IRQs for a port console), address
+// wrap-around, I/O port ranges within the 64 Ki port space, exactly one
+// of a console's base and port. Any such problem rejects
 // the whole manifest, because a typo must be fixed, not worked around.
 //
 // Manifest.Validate then checks each VM against the machine (Limits) and
@@ -56,11 +63,13 @@
 //     and the kernel and initrd images must exist, be non-empty and fit
 //     into the VM's memory (Limits.ImageSize, Limits.CheckKernel).
 //   - Host resources are claimed in file order by accepted VMs only: a
-//     passthrough device whose physical range (pa, size) overlaps a range
-//     an earlier accepted VM owns, or a physical interrupt such a VM owns,
-//     rejects the later VM; the first keeps it. Ranges and interrupts the
-//     hypervisor keeps (Limits.HostReserved, Limits.HostIRQs) are never
-//     given to a VM.
+//     passthrough device whose physical range (pa, size) or I/O port
+//     range overlaps a range an earlier accepted VM owns, or a physical
+//     interrupt such a VM owns, rejects the later VM; the first keeps it.
+//     Ranges, ports and interrupts the hypervisor keeps
+//     (Limits.HostReserved, Limits.HostPorts, Limits.HostIRQs) are never
+//     given to a VM. Inside one VM, port ranges must not overlap each
+//     other or a port console.
 //   - Guest RAM is charged against Limits.GuestRAM in file order; a VM
 //     that is otherwise valid but no longer fits is rejected.
 //
@@ -70,7 +79,9 @@
 // never overlap. The only host resources a manifest names directly are
 // passthrough device ranges and physical interrupts, and those are what
 // the cross-VM rules guard. The console interrupt is a virtual INTID of
-// the VM's own virtual GIC, so every VM may use the same one.
+// the VM's own virtual GIC, so every VM may use the same one; likewise a
+// port console is emulated in the VM's own I/O port space, so every VM
+// may put it at 0x3f8, the hypervisor's own COM1 included.
 //
 // # Errors
 //

@@ -8,8 +8,11 @@ import (
 	"fmt"
 )
 
-// Encode writes m in the manifest format, indented, with addresses and
-// sizes as hexadecimal strings and a device's pa always spelled out.
+// Encode writes m in the manifest format, indented, with addresses, port
+// numbers and sizes as hexadecimal strings and a device's pa always
+// spelled out when it has a memory window (base, size and pa are left
+// out for a device with I/O ports only). A console is written with base
+// or with port, as Console.IsPort says.
 // Parse(Encode(m)) gives back an equal Manifest for any m that Parse
 // returned. cmd/hvmanifest uses it to write a bundle's manifest with
 // rewritten image names.
@@ -28,13 +31,24 @@ func (m *Manifest) Encode() ([]byte, error) {
 		for _, v := range vm.VCPUs {
 			r.VCPUs = append(r.VCPUs, rawVCPU{CPU: json.RawMessage(fmt.Sprint(v.CPU))})
 		}
-		if vm.Console != nil {
-			r.Console = &rawConsole{Base: hex(uint64(vm.Console.Base)), IRQ: json.RawMessage(fmt.Sprint(vm.Console.IRQ))}
+		if c := vm.Console; c != nil {
+			r.Console = &rawConsole{IRQ: json.RawMessage(fmt.Sprint(c.IRQ))}
+			if c.IsPort() {
+				r.Console.Port = hex(uint64(c.Port))
+			} else {
+				r.Console.Base = hex(uint64(c.Base))
+			}
 		}
 		for _, d := range vm.Devices {
-			rd := rawDevice{Name: d.Name, Base: hex(uint64(d.Base)), Size: hex(d.Size), PA: hex(uint64(d.PA))}
+			rd := rawDevice{Name: d.Name}
+			if d.HasWindow() || len(d.Ports) == 0 {
+				rd.Base, rd.Size, rd.PA = hex(uint64(d.Base)), hex(d.Size), hex(uint64(d.PA))
+			}
 			for _, irq := range d.IRQs {
 				rd.IRQs = append(rd.IRQs, json.RawMessage(fmt.Sprint(irq)))
+			}
+			for _, p := range d.Ports {
+				rd.Ports = append(rd.Ports, rawPortRange{Base: hex(uint64(p.Base)), Size: hex(uint64(p.Size))})
 			}
 			r.Devices = append(r.Devices, rd)
 		}

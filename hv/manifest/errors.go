@@ -22,8 +22,14 @@ const (
 	ErrName         = hv.Error("manifest: invalid name")
 	ErrString       = hv.Error("manifest: invalid string")
 	ErrRange        = hv.Error("manifest: value out of range")
-	ErrAlign        = hv.Error("manifest: address or size not page-aligned")
-	ErrIRQ          = hv.Error("manifest: interrupt is not an SPI")
+	ErrAlign        = hv.Error("manifest: address or size misaligned") // a page; ConsolePorts for a console port
+	// ErrIRQ: an interrupt outside its range (an SPI for a device or a
+	// PL011 console, an ISA IRQ for a port console).
+	ErrIRQ = hv.Error("manifest: interrupt number out of range")
+	// ErrConflict: fields that exclude each other are both given (a
+	// console with base and port), or a field needs one that is missing
+	// (a device's pa without a memory window).
+	ErrConflict = hv.Error("manifest: conflicting fields")
 )
 
 // Problems Validate finds: the VM concerned is rejected.
@@ -35,6 +41,7 @@ const (
 	ErrReserved      = hv.Error("manifest: window overlaps a hypervisor-reserved window")
 	ErrIRQInUse      = hv.Error("manifest: interrupt used twice")
 	ErrPAInUse       = hv.Error("manifest: passthrough range already assigned")
+	ErrPortInUse     = hv.Error("manifest: I/O port range already assigned")
 	ErrHostReserved  = hv.Error("manifest: passthrough of a resource the hypervisor keeps")
 	ErrImageMissing  = hv.Error("manifest: image not found")
 	ErrImageEmpty    = hv.Error("manifest: image is empty")

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/tamavisor/tamavisor/hv"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse. Parse must not panic, must
@@ -26,9 +28,10 @@ func FuzzParse(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s.data))
 	}
-	limits := []Limits{{}, qemuLimits(), {CPUs: 1, GuestRAM: 1 << 20, IPABits: 32,
+	limits := []Limits{{}, qemuLimits(), pcLimits(), {CPUs: 1, GuestRAM: 1 << 20, IPABits: 32,
 		ImageSize: func(name string) (int64, bool) { return int64(len(name)) - 2, len(name)%3 != 0 },
-		Reserved:  []Window{{Name: "all", Base: 0, Size: 1<<64 - 1}}}}
+		Reserved:  []Window{{Name: "all", Base: 0, Size: 1<<64 - 1}},
+		HostPorts: []hv.Region{{Name: "all", Kind: hv.IOPort, Base: 0, Size: PortSpace}}}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse(data)
 		if err != nil {
@@ -77,6 +80,19 @@ var seeds = []struct{ name, data string }{
  {"name":"b","id":1,"vcpus":[{"cpu":3}],"memory":{"base":"0x40000000","size":"64M"},"kernel":"nope",
   "console":{"base":"0x40000000","irq":40},
   "devices":[{"name":"d","base":"0x9040000","size":"4K","pa":"0x9040000","irqs":[40]}]}]}`},
+	{"valid-x86", exampleX86},
+	{"valid-port-conflicts", `{"vms":[
+ {"name":"a","id":1,"vcpus":[{"cpu":0}],"memory":{"base":"0x100000","size":"64M"},"kernel":"k",
+  "console":{"port":"0x3f8","irq":4},
+  "devices":[{"name":"com2","ports":[{"base":"0x2f8","size":8}]},{"name":"com1","ports":[{"base":"0x3f8","size":8}]}]},
+ {"name":"b","id":2,"vcpus":[{"cpu":1}],"memory":{"base":0,"size":"64M"},"kernel":"k",
+  "console":{"port":"0x2f8","irq":3},
+  "devices":[{"name":"d","base":"0x9040000","size":"4K","irqs":[40],"ports":[{"base":"0x2f8","size":8},{"base":"0x2fc","size":"0xfd04"}]}]},
+ {"name":"c","id":3,"vcpus":[{"cpu":0}],"memory":{"base":0,"size":"1M"},"kernel":"k",
+  "devices":[{"name":"com2","ports":[{"base":"0x2f8","size":1}]}]}]}`},
+	{"invalid-ports", `{"vms":[{"name":"a","id":1,"vcpus":[{"cpu":0}],"memory":{"base":0,"size":"1M"},"kernel":"k",
+ "console":{"base":"0x9000000","port":"0x3f9","irq":16},
+ "devices":[{"name":"d","pa":"0x1000","ports":[{"base":"0xffff","size":2},{"base":1,"size":0},{"size":"1K"},{"base":1,"size":1,"x":0}]},{"name":"e","ports":[]}]}]}`},
 	{"invalid-syntax", "{\"vms\": [\n  {\"name\": \"a\",}\n]}"},
 	{"invalid-unknown-field", `{"vms":[{"name":"a","id":1,"vcpus":[{"cpu":0}],"memory":{"base":0,"size":"1M"},"kernel":"k","autostrat":true}]}`},
 	{"invalid-repeated-key", `{"vms":[{"name":"a","name":"b"}],"vms":[]}`},

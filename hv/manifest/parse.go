@@ -44,16 +44,23 @@ type rawMemory struct {
 }
 
 type rawConsole struct {
-	Base json.RawMessage `json:"base"`
+	Base json.RawMessage `json:"base,omitempty"`
+	Port json.RawMessage `json:"port,omitempty"`
 	IRQ  json.RawMessage `json:"irq"`
 }
 
 type rawDevice struct {
-	Name string            `json:"name"`
-	Base json.RawMessage   `json:"base"`
-	Size json.RawMessage   `json:"size"`
-	PA   json.RawMessage   `json:"pa,omitempty"`
-	IRQs []json.RawMessage `json:"irqs,omitempty"`
+	Name  string            `json:"name"`
+	Base  json.RawMessage   `json:"base,omitempty"`
+	Size  json.RawMessage   `json:"size,omitempty"`
+	PA    json.RawMessage   `json:"pa,omitempty"`
+	IRQs  []json.RawMessage `json:"irqs,omitempty"`
+	Ports []rawPortRange    `json:"ports,omitempty"`
+}
+
+type rawPortRange struct {
+	Base json.RawMessage `json:"base"`
+	Size json.RawMessage `json:"size"`
 }
 
 // knownKeys lists the keys each object may hold, by schema path ("[]"
@@ -61,12 +68,13 @@ type rawDevice struct {
 // test checks). The key scan uses it to report unknown fields with their
 // position; DisallowUnknownFields in the decoder stays as a backstop.
 var knownKeys = map[string][]string{
-	"":                {"vms"},
-	"vms[]":           {"name", "id", "vcpus", "memory", "kernel", "initrd", "cmdline", "console", "devices", "autostart"},
-	"vms[].vcpus[]":   {"cpu"},
-	"vms[].memory":    {"base", "size"},
-	"vms[].console":   {"base", "irq"},
-	"vms[].devices[]": {"name", "base", "size", "pa", "irqs"},
+	"":                        {"vms"},
+	"vms[]":                   {"name", "id", "vcpus", "memory", "kernel", "initrd", "cmdline", "console", "devices", "autostart"},
+	"vms[].vcpus[]":           {"cpu"},
+	"vms[].memory":            {"base", "size"},
+	"vms[].console":           {"base", "port", "irq"},
+	"vms[].devices[]":         {"name", "base", "size", "pa", "irqs", "ports"},
+	"vms[].devices[].ports[]": {"base", "size"},
 }
 
 // maxProblems bounds the problems Parse reports; the rest are counted.
@@ -379,6 +387,41 @@ func (c *checker) irq(field string, raw json.RawMessage) (uint32, bool) {
 	return uint32(v), true
 }
 
+// isaIRQ reads the interrupt of a port console: an ISA IRQ.
+func (c *checker) isaIRQ(field string, raw json.RawMessage) (uint32, bool) {
+	v, ok := c.number(field, raw)
+	if !ok {
+		return 0, false
+	}
+	if v > ISAIRQLast {
+		c.fail(field, ErrIRQ, "%d is not an ISA IRQ (%d..%d) as a console port needs", v, ISAIRQFirst, ISAIRQLast)
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// given reports whether an optional field is present (and not null).
+func given(raw json.RawMessage) bool { return len(raw) != 0 && string(raw) != "null" }
+
+// portRange checks one I/O port range: size at least 1, ending at or
+// below PortSpace.
+func (c *checker) portRange(field string, r *rawPortRange) (PortRange, bool) {
+	base, ok1 := c.number(field+".base", r.Base)
+	size, ok2 := c.number(field+".size", r.Size)
+	if !ok1 || !ok2 {
+		return PortRange{}, false
+	}
+	if size < 1 {
+		c.fail(field+".size", ErrRange, "0 ports: a range needs at least 1")
+		return PortRange{}, false
+	}
+	if base >= PortSpace || size > PortSpace-base {
+		c.fail(field, ErrRange, "base %#x + size %#x ends beyond the I/O port space (%#x ports)", base, size, PortSpace)
+		return PortRange{}, false
+	}
+	return PortRange{Base: uint16(base), Size: uint32(size)}, true
+}
+
 // validName reports whether s is 1..MaxNameLen characters of [A-Za-z0-9_-].
 func validName(s string) bool {
 	if len(s) == 0 || len(s) > MaxNameLen {
@@ -485,13 +528,7 @@ func convertVM(r *rawVM, i int, p *problems) *VM {
 	c.text("cmdline", r.Cmdline, MaxCmdlineLen)
 
 	if r.Console != nil {
-		con := &Console{}
-		if base, ok := c.number("console.base", r.Console.Base); ok {
-			c.window("console", base, ConsoleSize, ConsoleSize)
-			con.Base = hv.IPA(base)
-		}
-		con.IRQ, _ = c.irq("console.irq", r.Console.IRQ)
-		vm.Console = con
+		vm.Console = convertConsole(c, r.Console)
 	}
 
 	if len(r.Devices) > MaxDevices {
@@ -504,6 +541,47 @@ func convertVM(r *rawVM, i int, p *problems) *VM {
 	return vm
 }
 
+// convertConsole checks a console: exactly one of base (a PL011 in
+// guest-physical memory, SPI interrupt) and port (a 16550 at I/O ports,
+// ISA interrupt).
+func convertConsole(c *checker, r *rawConsole) *Console {
+	con := &Console{}
+	hasBase, hasPort := given(r.Base), given(r.Port)
+	switch {
+	case hasBase && hasPort:
+		c.fail("console.port", ErrConflict, "give either base (a PL011 in memory) or port (a 16550 at I/O ports), not both")
+		c.number("console.irq", r.IRQ)
+		return con
+	case !hasBase && !hasPort:
+		c.fail("console.base", ErrMissing, "missing: give base (a PL011 in memory) or port (a 16550 at I/O ports)")
+		c.number("console.irq", r.IRQ)
+		return con
+	case hasBase:
+		if base, ok := c.number("console.base", r.Base); ok {
+			c.window("console", base, ConsoleSize, ConsoleSize)
+			con.Base = hv.IPA(base)
+		}
+		con.IRQ, _ = c.irq("console.irq", r.IRQ)
+		return con
+	}
+	con.HasPort = true
+	if port, ok := c.number("console.port", r.Port); ok {
+		switch {
+		case port%ConsolePorts != 0:
+			c.fail("console.port", ErrAlign, "%#x is not a multiple of %d", port, ConsolePorts)
+		case port > PortSpace-ConsolePorts:
+			c.fail("console.port", ErrRange, "port %#x + %d ends beyond the I/O port space (%#x ports)", port, ConsolePorts, PortSpace)
+		default:
+			con.Port = uint16(port)
+		}
+	}
+	con.IRQ, _ = c.isaIRQ("console.irq", r.IRQ)
+	return con
+}
+
+// convertDevice checks a device. It needs a memory window (base and
+// size), I/O port ranges, or both; without ports, base and size are
+// required as they always were.
 func convertDevice(c *checker, r *rawDevice, j int, before []Device) Device {
 	f := fmt.Sprintf("devices[%d]", j)
 	d := Device{Name: r.Name}
@@ -514,21 +592,19 @@ func convertDevice(c *checker, r *rawDevice, j int, before []Device) Device {
 			break
 		}
 	}
-	base, ok1 := c.number(f+".base", r.Base)
-	size, ok2 := c.number(f+".size", r.Size)
-	if ok1 && ok2 {
-		c.window(f, base, size, hv.PageSize)
+	if len(r.Ports) > MaxPortRanges {
+		c.fail(f+".ports", ErrCount, "%d port ranges, at most %d allowed", len(r.Ports), MaxPortRanges)
+	} else {
+		for k := range r.Ports {
+			if pr, ok := c.portRange(fmt.Sprintf("%s.ports[%d]", f, k), &r.Ports[k]); ok {
+				d.Ports = append(d.Ports, pr)
+			}
+		}
 	}
-	d.Base, d.Size, d.PA = hv.IPA(base), size, hv.PA(base)
-	if len(r.PA) != 0 && string(r.PA) != "null" {
-		pa, ok := c.number(f+".pa", r.PA)
-		if ok && pa%hv.PageSize != 0 {
-			c.fail(f+".pa", ErrAlign, "%#x is not a multiple of %#x", pa, hv.PageSize)
-		}
-		if end := pa + size; ok && ok2 && (end < pa || end > 1<<AddrBits) {
-			c.fail(f+".pa", ErrRange, "pa %#x + size %#x ends beyond the %d-bit address space", pa, size, AddrBits)
-		}
-		d.PA = hv.PA(pa)
+	if len(r.Ports) == 0 || given(r.Base) || given(r.Size) {
+		convertWindow(c, f, r, &d)
+	} else if given(r.PA) {
+		c.fail(f+".pa", ErrConflict, "pa without a memory window: give base and size too, or drop pa")
 	}
 	if len(r.IRQs) > MaxDeviceIRQs {
 		c.fail(f+".irqs", ErrCount, "%d interrupts, at most %d allowed", len(r.IRQs), MaxDeviceIRQs)
@@ -540,4 +616,24 @@ func convertDevice(c *checker, r *rawDevice, j int, before []Device) Device {
 		}
 	}
 	return d
+}
+
+// convertWindow checks a device's memory window: base, size and pa.
+func convertWindow(c *checker, f string, r *rawDevice, d *Device) {
+	base, ok1 := c.number(f+".base", r.Base)
+	size, ok2 := c.number(f+".size", r.Size)
+	if ok1 && ok2 {
+		c.window(f, base, size, hv.PageSize)
+	}
+	d.Base, d.Size, d.PA = hv.IPA(base), size, hv.PA(base)
+	if given(r.PA) {
+		pa, ok := c.number(f+".pa", r.PA)
+		if ok && pa%hv.PageSize != 0 {
+			c.fail(f+".pa", ErrAlign, "%#x is not a multiple of %#x", pa, hv.PageSize)
+		}
+		if end := pa + size; ok && ok2 && (end < pa || end > 1<<AddrBits) {
+			c.fail(f+".pa", ErrRange, "pa %#x + size %#x ends beyond the %d-bit address space", pa, size, AddrBits)
+		}
+		d.PA = hv.PA(pa)
+	}
 }

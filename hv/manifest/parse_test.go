@@ -108,12 +108,13 @@ func TestEncodeRoundTrip(t *testing.T) {
 // json tags of the raw types.
 func TestKnownKeys(t *testing.T) {
 	types := map[string]reflect.Type{
-		"":                reflect.TypeFor[rawManifest](),
-		"vms[]":           reflect.TypeFor[rawVM](),
-		"vms[].vcpus[]":   reflect.TypeFor[rawVCPU](),
-		"vms[].memory":    reflect.TypeFor[rawMemory](),
-		"vms[].console":   reflect.TypeFor[rawConsole](),
-		"vms[].devices[]": reflect.TypeFor[rawDevice](),
+		"":                        reflect.TypeFor[rawManifest](),
+		"vms[]":                   reflect.TypeFor[rawVM](),
+		"vms[].vcpus[]":           reflect.TypeFor[rawVCPU](),
+		"vms[].memory":            reflect.TypeFor[rawMemory](),
+		"vms[].console":           reflect.TypeFor[rawConsole](),
+		"vms[].devices[]":         reflect.TypeFor[rawDevice](),
+		"vms[].devices[].ports[]": reflect.TypeFor[rawPortRange](),
 	}
 	if len(types) != len(knownKeys) {
 		t.Fatalf("knownKeys has %d paths, want %d", len(knownKeys), len(types))

@@ -39,8 +39,14 @@ type Limits struct {
 	Reserved []Window
 	// HostReserved are host-physical ranges no device may be passed
 	// through from: the hypervisor's own RAM and devices (its console
-	// UART, the physical GIC, the IOMMU ...).
+	// UART, the physical GIC, the IOMMU ...). An entry of Kind hv.IOPort
+	// is taken as an I/O port range, as if it were in HostPorts.
 	HostReserved []hv.Region
+	// HostPorts are x86 I/O port ranges (Base and Size count ports) no
+	// device may be given (e.g. the hypervisor's COM1, 0x3f8 size 8).
+	// Kind is not looked at. A VM's console port is emulated, not
+	// passed through, so it may use these numbers.
+	HostPorts []hv.Region
 	// HostIRQs are physical INTIDs the hypervisor keeps for itself.
 	HostIRQs []uint32
 	// IPABits is the guest-physical address size of the stage-2 (or
@@ -90,6 +96,7 @@ type validator struct {
 	names    map[string]*VM
 	ids      map[uint8]*VM
 	ranges   []claim           // passthrough PA ranges of accepted VMs
+	ports    []claim           // passthrough I/O port ranges of accepted VMs
 	irqs     map[uint32]*claim // physical INTIDs of accepted VMs
 	ramUsed  uint64
 	problems []error
@@ -118,6 +125,7 @@ func (m *Manifest) Validate(lim Limits) *Report {
 		v.layout(vm)
 		v.interrupts(vm)
 		v.passthrough(vm)
+		v.ioPorts(vm)
 		v.images(vm)
 		if len(v.problems) == 0 {
 			v.ram(vm)
@@ -165,11 +173,14 @@ func (v *validator) cpus(vm *VM) {
 func ipaWindows(vm *VM) (fields []string, ws []window) {
 	fields = append(fields, "memory")
 	ws = append(ws, window{"memory", uint64(vm.Memory.Base), vm.Memory.Size})
-	if vm.Console != nil {
+	if vm.Console != nil && !vm.Console.IsPort() {
 		fields = append(fields, "console")
 		ws = append(ws, window{"console", uint64(vm.Console.Base), ConsoleSize})
 	}
 	for i, d := range vm.Devices {
+		if !d.HasWindow() {
+			continue
+		}
 		fields = append(fields, fmt.Sprintf("devices[%d]", i))
 		ws = append(ws, window{fmt.Sprintf("device %q", d.Name), uint64(d.Base), d.Size})
 	}
@@ -243,14 +254,20 @@ func paWindow(d Device) window { return window{fmt.Sprintf("device %q", d.Name),
 // earlier accepted VMs.
 func (v *validator) passthrough(vm *VM) {
 	for i, d := range vm.Devices {
+		if !d.HasWindow() {
+			continue
+		}
 		field := fmt.Sprintf("devices[%d].pa", i)
 		w := paWindow(d)
 		for _, o := range vm.Devices[:i] {
-			if ow := paWindow(o); w.overlaps(ow) {
+			if ow := paWindow(o); o.HasWindow() && w.overlaps(ow) {
 				v.fail(vm, field, ErrPAInUse, "%s overlaps the host range %s of %s", w, ow, ow.what)
 			}
 		}
 		for _, r := range v.lim.HostReserved {
+			if r.Kind == hv.IOPort {
+				continue
+			}
 			if rw := (window{r.Name, uint64(r.Base), r.Size}); w.overlaps(rw) {
 				v.fail(vm, field, ErrHostReserved, "%s overlaps the hypervisor's %s %s", w, r.Name, rw)
 			}
@@ -258,6 +275,64 @@ func (v *validator) passthrough(vm *VM) {
 		for _, c := range v.ranges {
 			if w.overlaps(c.w) {
 				v.fail(vm, field, ErrPAInUse, "%s is already passed through to %s (device %q at %s)", w, c.vm.Label(), c.device, c.w)
+			}
+		}
+	}
+}
+
+// portWindow is port range r of device d.
+func portWindow(d Device, r PortRange) window {
+	return window{fmt.Sprintf("device %q", d.Name), uint64(r.Base), uint64(r.Size)}
+}
+
+// hostPorts lists the port ranges the hypervisor keeps: Limits.HostPorts
+// and the hv.IOPort entries of Limits.HostReserved.
+func (v *validator) hostPorts() []hv.Region {
+	list := v.lim.HostPorts
+	for _, r := range v.lim.HostReserved {
+		if r.Kind == hv.IOPort {
+			list = append(list[:len(list):len(list)], r)
+		}
+	}
+	return list
+}
+
+// ioPorts checks the devices' I/O port ranges, which are passed through
+// at the same port numbers: disjoint from each other and from the
+// console's ports inside the VM, from the ports the hypervisor keeps,
+// and from the ranges of earlier accepted VMs (rule 5 for ports).
+func (v *validator) ioPorts(vm *VM) {
+	var con window
+	conOK := false
+	if vm.Console != nil {
+		if r, ok := vm.Console.Ports(); ok {
+			con, conOK = window{"console", uint64(r.Base), uint64(r.Size)}, true
+		}
+	}
+	host := v.hostPorts()
+	var mine []window // this VM's ranges so far
+	for i, d := range vm.Devices {
+		for j, r := range d.Ports {
+			field := fmt.Sprintf("devices[%d].ports[%d]", i, j)
+			w := portWindow(d, r)
+			if conOK && w.overlaps(con) {
+				v.fail(vm, field, ErrOverlap, "ports %s overlap the console's ports %s", w, con)
+			}
+			for _, o := range mine {
+				if w.overlaps(o) {
+					v.fail(vm, field, ErrPortInUse, "ports %s overlap ports %s of %s", w, o, o.what)
+				}
+			}
+			mine = append(mine, w)
+			for _, h := range host {
+				if hw := (window{h.Name, uint64(h.Base), h.Size}); w.overlaps(hw) {
+					v.fail(vm, field, ErrHostReserved, "ports %s overlap the hypervisor's %s ports %s", w, h.Name, hw)
+				}
+			}
+			for _, c := range v.ports {
+				if w.overlaps(c.w) {
+					v.fail(vm, field, ErrPortInUse, "ports %s are already passed through to %s (device %q ports %s)", w, c.vm.Label(), c.device, c.w)
+				}
 			}
 		}
 	}
@@ -319,7 +394,12 @@ func (v *validator) ram(vm *VM) {
 func (v *validator) claim(vm *VM) {
 	v.ramUsed += vm.Memory.Size
 	for _, d := range vm.Devices {
-		v.ranges = append(v.ranges, claim{vm: vm, device: d.Name, w: paWindow(d)})
+		if d.HasWindow() {
+			v.ranges = append(v.ranges, claim{vm: vm, device: d.Name, w: paWindow(d)})
+		}
+		for _, r := range d.Ports {
+			v.ports = append(v.ports, claim{vm: vm, device: d.Name, w: portWindow(d, r)})
+		}
 		for _, irq := range d.IRQs {
 			v.irqs[irq] = &claim{vm: vm, device: d.Name}
 		}
