@@ -5,6 +5,7 @@ package hv
 
 import (
 	"io"
+	"sort"
 	"time"
 )
 
@@ -122,3 +123,29 @@ type BootModule struct {
 
 // End returns the first address after the module.
 func (m BootModule) End() PA { return m.Base + PA(m.Size) }
+
+// Subtract returns the parts of r that no hole covers, in address order.
+func (r Region) Subtract(holes ...Region) []Region {
+	out := []Region{r}
+	for _, h := range holes {
+		if h.Size == 0 {
+			continue
+		}
+		var next []Region
+		for _, x := range out {
+			if h.End() <= x.Base || h.Base >= x.End() {
+				next = append(next, x)
+				continue
+			}
+			if h.Base > x.Base {
+				next = append(next, Region{Name: x.Name, Kind: x.Kind, Base: x.Base, Size: uint64(h.Base - x.Base)})
+			}
+			if h.End() < x.End() {
+				next = append(next, Region{Name: x.Name, Kind: x.Kind, Base: h.End(), Size: uint64(x.End() - h.End())})
+			}
+		}
+		out = next
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Base < out[j].Base })
+	return out
+}
