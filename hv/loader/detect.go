@@ -22,6 +22,7 @@ const (
 	ErrOverlap       = hv.Error("loader: segments overlap")
 	ErrEntry         = hv.Error("loader: entry point outside the loaded image")
 	ErrTooLarge      = hv.Error("loader: blob too large")
+	ErrStartInfo     = hv.Error("loader: invalid PVH start info")
 )
 
 // Kind is a kernel image format.

@@ -16,12 +16,21 @@
 // PlaceBlobs then chooses where the device tree and initrd go, and CopyIn
 // copies them there.
 //
+// x86-64 guests boot only through Xen's x86/HVM direct boot ABI, "PVH"
+// (Xen docs/misc/pvh.pandoc), as QEMU -kernel does and TamaGo amd64
+// images expect: LoadPVH loads an ELF64 x86-64 kernel whose
+// XEN_ELFNOTE_PHYS32_ENTRY note (PVHEntry; Xen public/elfnote.h) names a
+// 32-bit physical entry point, places the initrd after it, and writes an
+// hvm_start_info (BuildPVHStartInfo; Xen
+// public/arch-x86/hvm/start_info.h) with the command line, the initrd
+// and a memory map, whose address the boot vCPU gets in EBX.
+//
 // Guest images are operator input that may be corrupt or hostile, so
 // every function here checks every offset and size against the image and
 // the RAM window, and returns an error (wrapping one of the Err*
 // sentinels) rather than panicking or writing outside the RAM slice. The
-// fuzz targets FuzzDetect, FuzzLoadELF and FuzzLoadLinuxImage hold the
-// package to that.
+// fuzz targets FuzzDetect, FuzzLoadELF, FuzzLoadLinuxImage, FuzzPVHEntry
+// and FuzzPVHStartInfo hold the package to that.
 //
 // RAM is passed as a byte slice whose first byte is the guest-physical
 // address ramBase: on the target it is the host memory the hypervisor

@@ -67,40 +67,67 @@ func LoadELF(img []byte, ramBase hv.IPA, ram []byte, machine elf.Machine) (entry
 // loadELF is LoadELF, also returning the lowest and the first address
 // after the highest loaded byte.
 func loadELF(img []byte, ramBase hv.IPA, ram []byte, machine elf.Machine) (entry, start, end hv.IPA, err error) {
-	kind, err := Detect(img)
+	p, err := planELF(img, ramBase, ram, machine)
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	p.write(img, ram)
+	return p.entry, p.start, p.end, nil
+}
+
+// elfPlan is an ELF image checked against a RAM window and ready to be
+// copied in.
+type elfPlan struct {
+	segs       []segment
+	lo         uint64 // guest-physical address of ram[0]
+	entry      hv.IPA // physical e_entry
+	start, end hv.IPA // [lowest, highest) loaded byte
+}
+
+// planELF does every check of LoadELF without writing RAM, so callers
+// that place more (LoadPVH) can refuse an image before touching RAM.
+func planELF(img []byte, ramBase hv.IPA, ram []byte, machine elf.Machine) (elfPlan, error) {
+	kind, err := Detect(img)
+	if err != nil {
+		return elfPlan{}, err
+	}
 	if kind.Machine() != machine || kind == LinuxARM64 {
-		return 0, 0, 0, fmt.Errorf("%w: %v image, want an ELF64 file for %v", ErrMachine, kind, machine)
+		return elfPlan{}, fmt.Errorf("%w: %v image, want an ELF64 file for %v", ErrMachine, kind, machine)
 	}
 	f, err := parseELF(img)
 	if err != nil {
-		return 0, 0, 0, err
+		return elfPlan{}, err
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
-		return 0, 0, 0, fmt.Errorf("%w: ELF type %v, want ET_EXEC or ET_DYN", ErrUnsupported, f.Type)
+		return elfPlan{}, fmt.Errorf("%w: ELF type %v, want ET_EXEC or ET_DYN", ErrUnsupported, f.Type)
 	}
 	lo, hi, err := ramWindow(ramBase, ram)
 	if err != nil {
-		return 0, 0, 0, err
+		return elfPlan{}, err
 	}
 	segs, err := checkSegments(f, uint64(len(img)), lo, hi)
 	if err != nil {
-		return 0, 0, 0, err
+		return elfPlan{}, err
 	}
 	e, ok := entryPA(f.Entry, segs)
 	if !ok {
-		return 0, 0, 0, fmt.Errorf("%w: e_entry %#x", ErrEntry, f.Entry)
+		return elfPlan{}, fmt.Errorf("%w: e_entry %#x", ErrEntry, f.Entry)
 	}
 	first, last := segs[0].paddr, segs[0].end()
 	for _, s := range segs {
-		dst := ram[s.paddr-lo : s.end()-lo]
-		copy(dst, img[s.off:s.off+s.filesz])
-		clear(dst[s.filesz:])
 		first, last = min(first, s.paddr), max(last, s.end())
 	}
-	return hv.IPA(e), hv.IPA(first), hv.IPA(last), nil
+	return elfPlan{segs: segs, lo: lo, entry: hv.IPA(e), start: hv.IPA(first), end: hv.IPA(last)}, nil
+}
+
+// write copies the planned segments from img into ram and zeroes their
+// bss.
+func (p elfPlan) write(img, ram []byte) {
+	for _, s := range p.segs {
+		dst := ram[s.paddr-p.lo : s.end()-p.lo]
+		copy(dst, img[s.off:s.off+s.filesz])
+		clear(dst[s.filesz:])
+	}
 }
 
 // checkSegments returns the non-empty PT_LOAD segments of f once each is
