@@ -15,9 +15,15 @@ SHELL := /bin/bash
 TIER1_BOARDS := qemu-virt-arm64 qemu-q35-amd64
 BOARD        ?= qemu-virt-arm64
 
-# The partition manifest embedded into the arm64 image (see
-# hv/manifest/FORMAT.md); its images are resolved relative to it.
-MANIFEST ?= examples/demo.json
+# The partition manifest embedded into each board's image (see
+# hv/manifest/FORMAT.md); its images are resolved relative to it. On
+# qemu-q35-amd64 a "manifest" boot module, when GRUB passes one, replaces
+# the embedded one.
+MANIFEST_qemu-virt-arm64 ?= examples/demo.json
+MANIFEST_qemu-q35-amd64  ?= examples/q35-demo.json
+MANIFEST ?= $(MANIFEST_$(BOARD))
+RESERVE_qemu-virt-arm64 := -reserve 0x08000000:16M:vgic
+RESERVE_qemu-q35-amd64  := -reserve-ports 0x3f8:8:com1
 BUNDLE   := cmd/tamavisor/bundle
 
 TAMAGO_VERSION ?= tamago-go1.25.7
@@ -68,6 +74,8 @@ guests: toolchain
 	@mkdir -p $(BUILD)/guests
 	GOOS=tamago GOARCH=arm64 $(TAMAGO) build -trimpath -ldflags "-T 0x40010000 -R 0x1000" \
 		-o $(BUILD)/guests/testguest.elf ./ci/guests/testguest
+	GOOS=tamago GOARCH=amd64 $(TAMAGO) build -trimpath -ldflags "-T 0x201000 -R 0x1000" \
+		-o $(BUILD)/guests/testguest-amd64.elf ./ci/guests/testguest
 
 # The Linux demo guest: Debian's arm64 kernel (linux-image-arm64, resolved
 # to the current ABI package) and busybox-static, downloaded for arm64 with
@@ -115,7 +123,7 @@ $(LINUX_DIR)/initramfs.cpio.gz: $(APT64)/debs.stamp ci/guests/linux/init cmd/mki
 # The manifest and its images, checked and copied where go:embed finds
 # them. A manifest with invalid VMs fails the build here.
 bundle: guests $(if $(findstring guests/linux,$(file < $(MANIFEST))),linux-guest)
-	$(HOSTGO) run ./cmd/hvmanifest bundle -o $(BUNDLE) -reserve 0x08000000:16M:vgic $(MANIFEST)
+	$(HOSTGO) run ./cmd/hvmanifest bundle -o $(BUNDLE) $(RESERVE_$(BOARD)) $(MANIFEST)
 
 image: toolchain bundle
 	@test -n "$(GOARCH_$(BOARD))" || { echo "unknown BOARD=$(BOARD) (have: $(TIER1_BOARDS))" >&2; exit 2; }

@@ -6,15 +6,68 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/tamavisor/tamavisor/board/qemu/q35"
 	"github.com/tamavisor/tamavisor/hv"
+	"github.com/tamavisor/tamavisor/hv/amd64"
+	"github.com/tamavisor/tamavisor/hv/amd64/svm"
 	"github.com/tamavisor/tamavisor/hv/vmm"
 )
 
 func platform() *hv.Platform { return q35.Platform() }
 
-// startVMs: the amd64 hypervisor core (SVM/VMX) is not there yet, so
-// this board runs no VMs.
-func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager { return nil }
+// startVMs reserves the RAM the hypervisor and the boot loader do not use
+// for guests, enables SVM and the preemption timer, creates the
+// manifest's VMs (from the "manifest" boot module when GRUB passed one,
+// else from the embedded bundle) and schedules them on the boot CPU.
+func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
+	pool := vmm.NewRAMPool(q35.GuestRAM(p))
+	view := func(pa hv.PA, size uint64) []byte { return amd64.PhysView(uint64(pa), size) }
+	ops, err := svm.Setup(amd64.CPUID, amd64.RDMSR, amd64.WRMSR, pool, amd64.PhysMemory(), view)
+	if err != nil {
+		fmt.Fprintf(console, "tamavisor: no VMs: %v\r\n", err)
+		return nil
+	}
+	if err := amd64.InitPreemptTimer(); err != nil {
+		fmt.Fprintf(console, "tamavisor: no VMs: %v\r\n", err)
+		return nil
+	}
+	fmt.Fprintf(console, "tamavisor: SVM with nested paging (%d ASIDs, nrips=%v), preemption timer %d Hz\r\n",
+		ops.Features.ASIDs, ops.Features.NRIPS, amd64.LAPICTimerHz())
+	man, img := image("manifest.json")
+	lookup := image
+	if m, modules, ok := q35.ModuleImages(); ok {
+		man, img, lookup = m, true, modules
+	}
+	if !img {
+		man = nil
+	}
+	m := vmm.New(vmm.Config{
+		Manifest: man,
+		Image:    lookup,
+		// The application processors are not started yet: every vCPU
+		// runs on the boot CPU.
+		CPUs: 1,
+		Pool: pool,
+		Arch: &amd64.Arch{
+			CPU:    amd64.HardwareCPU(),
+			Ops:    ops,
+			Mem:    amd64.PhysMemory(),
+			View:   view,
+			Pool:   pool,
+			Loader: amd64.LoadPVH,
+		},
+		HostReserved: q35.HostReserved(p),
+		Console:      console,
+		MemView:      view,
+		Now:          amd64.Nanotime,
+	})
+	for _, r := range m.Rejected {
+		fmt.Fprintf(console, "tamavisor: rejected: %s\r\n", r)
+	}
+	m.StartAutostart()
+	go m.Schedule(0)
+	return m
+}

@@ -6,10 +6,8 @@
 package main
 
 import (
-	"embed"
 	"fmt"
 	"io"
-	"path"
 
 	"github.com/tamavisor/tamavisor/board/qemu/virt"
 	"github.com/tamavisor/tamavisor/hv"
@@ -18,18 +16,7 @@ import (
 	"github.com/tamavisor/tamavisor/hv/vmm"
 )
 
-// bundle is the manifest and guest images, put there by
-// `hvmanifest bundle` from the Makefile's MANIFEST.
-//
-//go:embed all:bundle
-var bundle embed.FS
-
 func platform() *hv.Platform { return virt.Platform() }
-
-func image(name string) ([]byte, bool) {
-	b, err := bundle.ReadFile(path.Join("bundle", name))
-	return b, err == nil
-}
 
 // startVMs reserves the RAM the hypervisor does not use for guests,
 // prepares EL2 for them, brings the secondary CPUs up as guest
@@ -38,7 +25,7 @@ func image(name string) ([]byte, bool) {
 func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 	var free []hv.Region
 	for _, r := range p.RAM() {
-		for _, f := range subtract(r, p.HypervisorRAM) {
+		for _, f := range r.Subtract(p.HypervisorRAM) {
 			if err := arm64.MapHostRAM(f); err != nil {
 				fmt.Fprintf(console, "tamavisor: %v\r\n", err)
 				continue
@@ -89,19 +76,4 @@ func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 		go m.Schedule(cpu)
 	}
 	return m
-}
-
-// subtract returns r without the part covered by hole.
-func subtract(r, hole hv.Region) []hv.Region {
-	if hole.End() <= r.Base || hole.Base >= r.End() {
-		return []hv.Region{r}
-	}
-	var out []hv.Region
-	if hole.Base > r.Base {
-		out = append(out, hv.Region{Name: r.Name, Kind: r.Kind, Base: r.Base, Size: uint64(hole.Base - r.Base)})
-	}
-	if hole.End() < r.End() {
-		out = append(out, hv.Region{Name: r.Name, Kind: r.Kind, Base: hole.End(), Size: uint64(r.End() - hole.End())})
-	}
-	return out
 }

@@ -155,3 +155,39 @@ TEXT ·rdrand(SB),NOSPLIT,$0-16
 	MOVQ	AX, val+0(FP)
 	MOVB	BX, ok+8(FP)
 	RET
+
+// func wrmsr(msr uint32, val uint64)
+TEXT ·wrmsr(SB),NOSPLIT,$0-16
+	MOVL	msr+0(FP), CX
+	MOVQ	val+8(FP), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	WRMSR
+	RET
+
+// func irqStubs() (eoi, spurious uintptr)
+TEXT ·irqStubs(SB),NOSPLIT,$0-16
+	MOVQ	$·irqEOI(SB), AX
+	MOVQ	AX, eoi+0(FP)
+	MOVQ	$·irqSpurious(SB), AX
+	MOVQ	AX, spurious+8(FP)
+	RET
+
+// irqEOI is the gate of every external interrupt vector: count it, write
+// the local APIC's EOI register (SDM Vol. 3A 11.8.5) and return. It runs
+// on whatever stack was live, which it leaves as it found it.
+TEXT ·irqEOI(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ	AX
+	LOCK
+	INCQ	·hostIRQs(SB)
+	MOVQ	·lapicEOIAddr(SB), AX
+	TESTQ	AX, AX
+	JZ	done
+	MOVL	$0, (AX)
+done:
+	POPQ	AX
+	IRETQ
+
+// irqSpurious: the APIC's spurious vector takes no EOI.
+TEXT ·irqSpurious(SB),NOSPLIT|NOFRAME,$0
+	IRETQ

@@ -20,3 +20,5 @@ func read_cr3() uint64                                       { panic(hostOnly) }
 func lidt(idtr uintptr)                                      { panic(hostOnly) }
 func excStubs() uintptr                                      { panic(hostOnly) }
 func rdrand() (val uint64, ok bool)                          { panic(hostOnly) }
+func wrmsr(msr uint32, val uint64)                           { panic(hostOnly) }
+func irqStubs() (eoi, spurious uintptr)                      { panic(hostOnly) }

@@ -16,3 +16,5 @@ func read_cr3() uint64
 func lidt(idtr uintptr)
 func excStubs() uintptr
 func rdrand() (val uint64, ok bool)
+func wrmsr(msr uint32, val uint64)
+func irqStubs() (eoi, spurious uintptr)

@@ -8,7 +8,7 @@ package amd64
 import "unsafe"
 
 var (
-	idt  [NumExceptions][2]uint64
+	idt  [256][2]uint64
 	idtr [10]byte
 
 	// TSC is the clock behind runtime.nanotime1.
@@ -19,9 +19,17 @@ var (
 // runtime.hwinit0; it allocates nothing.
 func EarlyInit() {
 	base := uint64(excStubs())
-	for v := range idt {
+	for v := 0; v < NumExceptions; v++ {
 		idt[v] = IDTGate(base+uint64(v*excStubSize), CODE_SELECTOR)
 	}
+	// External interrupts: the preemption timer (and anything else
+	// that fires) is acknowledged and dropped; the spurious vector
+	// needs no EOI (SDM Vol. 3A 11.9).
+	eoi, spurious := irqStubs()
+	for v := NumExceptions; v < len(idt); v++ {
+		idt[v] = IDTGate(uint64(eoi), CODE_SELECTOR)
+	}
+	idt[VectorSpurious] = IDTGate(uint64(spurious), CODE_SELECTOR)
 	limit := uint16(len(idt)*16 - 1)
 	addr := uint64(uintptr(unsafe.Pointer(&idt)))
 	idtr[0], idtr[1] = byte(limit), byte(limit>>8)

@@ -8,6 +8,8 @@ package amd64
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/tamavisor/tamavisor/hv"
 )
 
 // PhysRead copies n bytes of physical memory at pa, reached through
@@ -49,4 +51,33 @@ func CheckEarlyMap(r Relocation) []error {
 		return *(*uint64)(unsafe.Pointer(uintptr(va))), nil
 	}
 	return CheckMap(read, read_cr3(), r)
+}
+
+// PhysView returns the hypervisor's view of host physical memory
+// [pa, pa+size) through the physmap alias. The range must lie below
+// 4 GiB; the board only hands out such memory (guest RAM, table pools).
+func PhysView(pa uint64, size uint64) []byte {
+	if size == 0 || pa+size < pa || pa+size > PhysMapSize {
+		return nil
+	}
+	// SAFETY: PhysMapBase+[0, 4 GiB) maps all of physical memory below
+	// 4 GiB (cpuinit's early tables, checked at boot by CheckEarlyMap).
+	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(PhysMapBase+pa))), size)
+}
+
+// physMem is hv.PhysMemory over the physmap alias.
+type physMem struct{}
+
+// PhysMemory returns hv.PhysMemory for physical memory below 4 GiB, for
+// the nested page-table builders.
+func PhysMemory() hv.PhysMemory { return physMem{} }
+
+func (physMem) Read64(pa hv.PA) uint64 {
+	// SAFETY: see PhysView; table pages are 8-byte aligned below 4 GiB.
+	return *(*uint64)(unsafe.Pointer(uintptr(PhysMapBase + uint64(pa))))
+}
+
+func (physMem) Write64(pa hv.PA, val uint64) {
+	// SAFETY: see Read64.
+	*(*uint64)(unsafe.Pointer(uintptr(PhysMapBase + uint64(pa)))) = val
 }

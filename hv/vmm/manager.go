@@ -16,6 +16,7 @@ import (
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/manifest"
 	"github.com/tamavisor/tamavisor/hv/vdev/pl011"
+	"github.com/tamavisor/tamavisor/hv/vdev/uart16550"
 )
 
 // Quantum is how long one VM's vCPUs run on a physical CPU before the
@@ -164,11 +165,19 @@ func (m *Manager) create(spec *manifest.VM) (*VM, error) {
 		if err != nil {
 			return nil, fmt.Errorf("console interrupt %d: %w", c.IRQ, err)
 		}
-		u := pl011.New(spec.Name, vm.Output, line)
-		if err := vm.Bus.Register("console", c.Base, manifest.ConsoleSize, u); err != nil {
-			return nil, err
+		if c.IsPort() {
+			u := uart16550.New(spec.Name, vm.Output, line)
+			if err := vm.Ports.Register("console", c.Port, manifest.ConsolePorts, u); err != nil {
+				return nil, err
+			}
+			vm.Console = u
+		} else {
+			u := pl011.New(spec.Name, vm.Output, line)
+			if err := vm.Bus.Register("console", c.Base, manifest.ConsoleSize, u); err != nil {
+				return nil, err
+			}
+			vm.Console = u
 		}
-		vm.Console = u
 	}
 	return vm, nil
 }

@@ -125,6 +125,8 @@ type VM struct {
 
 	RAM GuestRAM
 	Bus hv.MMIOBus
+	// Ports are the VM's emulated I/O ports (x86 VMs).
+	Ports hv.PortBus
 
 	// Console is the VM's virtual UART; Output is where the guest's
 	// console bytes go (the log ring, and the physical console while
@@ -144,11 +146,12 @@ type VM struct {
 	mgr *Manager
 }
 
-// ConsoleDevice is the guest side of a VM console: the manager feeds it
-// operator input while attached.
+// ConsoleDevice is the guest side of a VM console (a virtual PL011 on
+// the MMIO bus or a virtual 16550 on the port bus): the manager feeds it
+// operator input while attached and resets it when the VM boots.
 type ConsoleDevice interface {
-	hv.MMIODevice
 	Input(b []byte) int
+	Reset()
 }
 
 // PowerOff is called by the architecture backend when the guest asks to
@@ -181,8 +184,8 @@ func (vm *VM) Crash(reason string) {
 
 func (vm *VM) boot() error {
 	clear(vm.RAM.Mem)
-	if u, ok := vm.Console.(*pl011.UART); ok {
-		u.Reset()
+	if vm.Console != nil {
+		vm.Console.Reset()
 	}
 	if err := vm.Machine.Boot(); err != nil {
 		return err

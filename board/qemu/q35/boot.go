@@ -7,15 +7,26 @@ package q35
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/tamavisor/tamavisor/hv/amd64"
 	"github.com/tamavisor/tamavisor/hv/manifest"
 	"github.com/tamavisor/tamavisor/image/boot"
 )
 
+var (
+	bootOnce   sync.Once
+	bootCached *boot.Result
+)
+
 // bootResult decodes what the loader handed over (image/boot) and checks
-// that cpuinit's page tables implement the relocation it measured.
+// that cpuinit's page tables implement the relocation it measured, once.
 func bootResult() *boot.Result {
+	bootOnce.Do(func() { bootCached = collectBoot() })
+	return bootCached
+}
+
+func collectBoot() *boot.Result {
 	p := amd64.Boot()
 	e := boot.Entry{
 		Magic:     p.Magic,
