@@ -74,7 +74,7 @@ type Machine struct {
 
 	// Counters (vm list --json "arch").
 	IOExits, UnclaimedIO, BadIO, NPFaults, MSRFaults, Injected, Triples uint64
-	CPUIDs, Halts, Preemptions, InterruptsDelivered              uint64
+	CPUIDs, Halts, Preemptions, InterruptsDelivered                     uint64
 }
 
 // Arch builds amd64 Machines; it implements vmm.Arch.

@@ -111,14 +111,14 @@ func Setup(cpuid CPUIDFunc, rdmsr func(uint32) uint64, wrmsr func(uint32, uint64
 
 // guest is one VM: its nested tables, permission maps and ASID.
 type guest struct {
-	ops   *Ops
-	npt   *NPT
-	iopm  *IOPM
-	msrpm *MSRPM
+	ops             *Ops
+	npt             *NPT
+	iopm            *IOPM
+	msrpm           *MSRPM
 	iopmPA, msrpmPA hv.PA
-	asid  uint32
-	alloc hv.PageAllocator
-	view  func(hv.PA, uint64) []byte
+	asid            uint32
+	alloc           hv.PageAllocator
+	view            func(hv.PA, uint64) []byte
 }
 
 // allocContig takes n pages from alloc and checks they are physically
@@ -214,8 +214,8 @@ type vcpu struct {
 	tscOffset uint64
 }
 
-func (v *vcpu) Vendor() hv.Vendor  { return hv.VendorSVM }
-func (v *vcpu) CPL() uint8         { return v.vmcb.Save.CPL }
+func (v *vcpu) Vendor() hv.Vendor { return hv.VendorSVM }
+func (v *vcpu) CPL() uint8        { return v.vmcb.Save.CPL }
 func (v *vcpu) Regs() *amd64.Regs { return &v.regs }
 
 // ResetPVH implements amd64.Backend (Xen PVH boot ABI: 32-bit protected
