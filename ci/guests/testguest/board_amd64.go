@@ -80,26 +80,8 @@ func nanotime1() int64 {
 	return int64(t/tscHz*1e9 + t%tscHz*1e9/tscHz)
 }
 
-var rngState uint64
-
 //go:linkname initRNG runtime.initRNG
 func initRNG() { rngState = rdtsc() | 1 }
-
-//go:linkname getRandomData runtime.getRandomData
-func getRandomData(b []byte) {
-	for i := range b {
-		b[i] = byte(next() >> 32)
-	}
-}
-
-// next is xorshift64*: test randomness only (the guest fuzzes the
-// hypervisor's call interfaces with it).
-func next() uint64 {
-	rngState ^= rngState >> 12
-	rngState ^= rngState << 25
-	rngState ^= rngState >> 27
-	return rngState * 2685821657736338717
-}
 
 // defined in cpu_amd64.s
 func vmmcall(fn, a1, a2, a3 uint64) (r0, r1, r2, r3 uint64)
