@@ -155,7 +155,7 @@ func (s *session) detach() {
 // With a manifest without Linux (MANIFEST=examples/testguest.json) the
 // Linux steps are skipped and said so.
 func TestDemo(t *testing.T) {
-	m := qemu.Boot(t, qemu.VirtARM64, qemu.Options{SMP: 2})
+	m := qemu.Boot(t, qemu.VirtARM64, qemu.Options{SMP: 2, Limit: 5 * time.Minute})
 	s := &session{t: t, m: m}
 	s.line(`^board: qemu-virt-arm64$`, bootTimeout)
 	s.prompt()
@@ -328,7 +328,7 @@ func BenchmarkNullHypercallX86(b *testing.B) {
 // benchGuestLine boots board under -icount shift=0 and reports the
 // figure of the guest's BENCH line as insn/op.
 func benchGuestLine(b *testing.B, board string, vm string, line *regexp.Regexp) {
-	m := qemu.Boot(b, board, qemu.Options{ExtraArgs: []string{"-icount", "shift=0"}})
+	m := qemu.Boot(b, board, qemu.Options{ExtraArgs: []string{"-icount", "shift=0"}, Limit: 5 * time.Minute})
 	if _, err := m.ExpectLine(`^board: `+board+`$`, bootTimeout); err != nil {
 		b.Fatal(err)
 	}

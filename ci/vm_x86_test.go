@@ -74,7 +74,7 @@ func (s *session) x86VMs() map[string]x86VM {
 //   - "vm reset guest2" runs its suite again, and vm stop/start/log
 //     behave as on arm64.
 func TestX86VMs(t *testing.T) {
-	m := qemu.Boot(t, qemu.Q35AMD64, qemu.Options{})
+	m := qemu.Boot(t, qemu.Q35AMD64, qemu.Options{Limit: 5 * time.Minute})
 	s := &session{t: t, m: m}
 	s.line(`^board: qemu-q35-amd64$`, bootTimeout)
 	s.line(`^tamavisor: SVM with nested paging`, bootTimeout)
