@@ -4,7 +4,10 @@
 package vmx
 
 import (
+	"encoding/binary"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tamavisor/tamavisor/hv"
@@ -178,6 +181,66 @@ func FuzzEPT(f *testing.F) {
 				}
 			}
 			model.check(t, e, mem)
+		}
+	})
+}
+
+// FuzzGuestControlWrites_27_3_1 plays a guest that writes control
+// registers and control MSRs at random, through the emulation of the
+// writes that exit (MOV to CR0/CR4, LMSW, CLTS) and through WRMSR of
+// EFER and PAT, from the PVH state or 64-bit mode. Whatever it writes,
+// the guest-state area must still pass the VM-entry checks of 27.3.1
+// (entrycheck_test.go): a guest cannot make the backend build a state
+// the processor refuses. Each operation is 9 bytes: the operation, then
+// a little-endian value.
+func FuzzGuestControlWrites_27_3_1(f *testing.F) {
+	op := func(o byte, v uint64) []byte { return binary.LittleEndian.AppendUint64([]byte{o}, v) }
+	f.Add(false, op(0, CR0_PE|CR0_NE|CR0_ET))
+	f.Add(false, slices.Concat(op(4, EFER_LME), op(1, CR4_PAE), op(0, CR0_PG|CR0_PE)))
+	// Compatibility mode with PCIDs, then paging off: #GP.
+	f.Add(false, slices.Concat(op(4, EFER_LME), op(1, CR4_PAE), op(0, CR0_PG|CR0_PE), op(1, CR4_PAE|CR4_PCIDE), op(0, CR0_PE)))
+	f.Add(true, slices.Concat(op(0, CR0_PE|CR0_PG|CR0_CD|CR0_NW), op(2, 0xe), op(3, 0), op(5, 0x0606_0606_0606_0606)))
+	f.Fuzz(func(t *testing.T, long bool, ops []byte) {
+		if len(ops) > 9*32 {
+			ops = ops[:9*32]
+		}
+		r := newRig(t)
+		v, s := r.v, r.vmcs()
+		if long {
+			// The state a 64-bit guest reaches on its own (no exit:
+			// PG, PAE and LME are its bits).
+			s.Write(GUEST_CR0, CR0_PE|CR0_NE|CR0_ET|CR0_PG)
+			s.Write(CR0_READ_SHADOW, CR0_PE|CR0_ET|CR0_PG)
+			s.Write(GUEST_CR4, CR4_VMXE|CR4_PAE)
+			s.Write(CR4_READ_SHADOW, CR4_PAE)
+			s.Write(GUEST_IA32_EFER, EFER_LME|EFER_LMA)
+			s.Write(GUEST_CS_AR_BYTES, uint64(NewAccessRights(SEG_TYPE_CODE_RX_ACCESSED, true, 0, true, false, true)))
+			v.entry |= ENTRY_IA32E_MODE_GUEST
+			s.Write(VM_ENTRY_CONTROLS, uint64(v.entry))
+		}
+		for ; len(ops) >= 9; ops = ops[9:] {
+			val := binary.LittleEndian.Uint64(ops[1:])
+			v.regs.RAX = val
+			switch ops[0] % 6 {
+			case 0:
+				v.emulateCR(0|CR_ACCESS_MOV_TO<<CR_QUAL_TYPE_SHIFT, 3)
+			case 1:
+				v.emulateCR(4|CR_ACCESS_MOV_TO<<CR_QUAL_TYPE_SHIFT, 3)
+			case 2:
+				v.emulateCR(CR_ACCESS_LMSW<<CR_QUAL_TYPE_SHIFT|(val&0xffff)<<CR_QUAL_LMSW_SHIFT, 3)
+			case 3:
+				v.emulateCR(CR_ACCESS_CLTS<<CR_QUAL_TYPE_SHIFT, 2)
+			case 4:
+				_, _ = v.SetGuestMSR(IA32_EFER, val)
+			case 5:
+				_, _ = v.SetGuestMSR(IA32_PAT, val)
+			}
+			// An injected #GP must itself be enterable.
+			s.Write(VM_ENTRY_INTR_INFO_FIELD, uint64(v.event))
+			if errs := entryErrors(s, r.ops.Caps); len(errs) != 0 {
+				t.Fatalf("after op %d value %#x: %s", ops[0]%6, val, strings.Join(errs, "; "))
+			}
+			v.event = 0
 		}
 	})
 }
