@@ -55,7 +55,7 @@ POSTLINK_qemu-q35-amd64  = $(HOSTGO) run ./cmd/tvimage mb2 -o $(1) $(1).link
 # ci/qemu; keep them in step).
 QEMU_qemu-virt-arm64 := qemu-system-aarch64 -M virt,gic-version=3,virtualization=on -cpu max \
 	-m 1024 -smp 2 -nographic -serial mon:stdio -kernel
-QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -smp 1 \
+QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -smp 2 \
 	-nographic -serial mon:stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -kernel
 
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
@@ -188,6 +188,9 @@ vmx-iso:
 	$(MAKE) --no-print-directory image BOARD=qemu-q35-amd64
 	@rm -rf $(BUILD)/vmx-iso && mkdir -p $(BUILD)/vmx-iso/boot/grub
 	cp $(BUILD)/qemu-q35-amd64/tamavisor.elf $(BUILD)/vmx-iso/boot/tamavisor.elf
+	cp ci/bochs/manifest.json $(BUILD)/vmx-iso/boot/manifest.json
+	cp $(BUILD)/guests/testguest-amd64.elf $(BUILD)/vmx-iso/boot/testguest-amd64.elf
+	$(HOSTGO) run ./cmd/hvmanifest check -cpus 1 $(RESERVE_qemu-q35-amd64) $(BUILD)/vmx-iso/boot/manifest.json
 	cp ci/bochs/grub.cfg $(BUILD)/vmx-iso/boot/grub/grub.cfg
 	grub-mkrescue -o $(VMX_ISO) $(BUILD)/vmx-iso 2>$(BUILD)/grub-mkrescue-vmx.log || { cat $(BUILD)/grub-mkrescue-vmx.log; exit 1; }
 

@@ -38,8 +38,9 @@ sound: driver=dummy
 `
 
 // TestVMXBochs boots the VMX ISO (make check-vmx builds it: the
-// qemu-q35-amd64 image with its embedded two-guest manifest, no manifest
-// module) on Bochs and requires both x86 test guests to pass their suites
+// qemu-q35-amd64 image with ci/bochs/manifest.json and the test guest as
+// GRUB modules, so the VMs come from the modules, not the embedded
+// bundle) on Bochs and requires both x86 test guests to pass their suites
 // through the VMX backend, guest2's triple fault to stop only guest2, and
 // a passing rerun after "vm reset guest2". It runs only with
 // TAMAVISOR_BOCHS=1 (make check-vmx): Bochs takes minutes.
@@ -112,6 +113,7 @@ func TestVMXBochs(t *testing.T) {
 		return mark
 	}
 	expect(regexp.MustCompile(`tamavisor: VMX with EPT`), 0, 5*time.Minute)
+	expect(regexp.MustCompile(`tamavisor: manifest and images from boot modules`), 0, time.Minute)
 	expect(regexp.MustCompile(`tamavisor> `), 0, 2*time.Minute)
 	for _, vm := range []string{"guest1", "guest2"} {
 		var res []string

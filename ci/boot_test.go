@@ -258,6 +258,11 @@ func TestBoot(t *testing.T) {
 			}
 			mode := s.line(`^mode: (.+)$`, cmdTimeout)[1]
 			checkMode(t, b, "banner", mode)
+			if b.Arch == "amd64" && b.SMP > 1 {
+				// The application processors start under every
+				// loader (SeaBIOS/PVH, GRUB BIOS and EFI, UEFI).
+				s.line(fmt.Sprintf(`^tamavisor: smp: %d of %d CPUs run guests`, b.SMP, b.SMP), bt)
+			}
 			s.prompt()
 			t.Logf("%s: %s (rev %s), mode %q, prompt after %v",
 				b.Variant(), banner[1], banner[2], mode, time.Since(start).Round(time.Millisecond))

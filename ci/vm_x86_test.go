@@ -21,16 +21,21 @@ type x86Arch struct {
 	Unclaimed   uint64            `json:"unclaimed_io"`
 	Triples     uint64            `json:"triple_faults"`
 	Preemptions uint64            `json:"preemptions"`
+	Kicks       uint64            `json:"kicks"`
 	Interrupts  uint64            `json:"interrupts"`
 }
 
 type x86VM struct {
-	Name   string  `json:"name"`
-	State  string  `json:"state"`
-	Reason string  `json:"reason"`
-	Exits  uint64  `json:"exits"`
-	Arch   x86Arch `json:"arch"`
-	Stats  struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	Exits  uint64 `json:"exits"`
+	VCPUs  []struct {
+		PCPU  int    `json:"pcpu"`
+		State string `json:"state"`
+	} `json:"vcpus"`
+	Arch  x86Arch `json:"arch"`
+	Stats struct {
 		Hypercalls    uint64 `json:"hypercalls"`
 		BadHypercalls uint64 `json:"bad_hypercalls"`
 		Injected      uint64 `json:"injected_faults"`
@@ -61,9 +66,12 @@ func (s *session) x86VMs() map[string]x86VM {
 }
 
 // TestX86VMs boots qemu-q35-amd64 (TCG, -cpu max: AMD SVM with nested
-// paging) with its embedded manifest (examples/q35-demo.json): two VMs
-// of the x86-64 test guest on one CPU, started through the PVH entry.
+// paging, -smp 2) with its embedded manifest (examples/q35-demo.json):
+// two VMs of the x86-64 test guest, guest1 pinned to the boot CPU and
+// guest2 to the application processor, started through the PVH entry.
 // It checks that
+//   - the AP comes up (INIT-SIPI-SIPI) and runs guest2's vCPU: the AP
+//     counts its own guest runs, and they cover guest2's exits;
 //   - both suites pass concurrently, through the SVM backend, including
 //     the sweep of guest-physical space (the other VM's memory, the
 //     hypervisor's and the rest of host RAM all fault with #GP) and the
@@ -74,10 +82,12 @@ func (s *session) x86VMs() map[string]x86VM {
 //   - "vm reset guest2" runs its suite again, and vm stop/start/log
 //     behave as on arm64.
 func TestX86VMs(t *testing.T) {
-	m := qemu.Boot(t, qemu.Q35AMD64, qemu.Options{Limit: 5 * time.Minute})
+	m := qemu.Boot(t, qemu.Q35AMD64, qemu.Options{SMP: 2, Limit: 5 * time.Minute})
 	s := &session{t: t, m: m}
 	s.line(`^board: qemu-q35-amd64$`, bootTimeout)
 	s.line(`^tamavisor: SVM with nested paging`, bootTimeout)
+	s.line(`^tamavisor: smp: 2 of 2 CPUs run guests`, bootTimeout)
+	s.line(`^tamavisor: manifest and images from embedded bundle`, bootTimeout)
 	s.prompt()
 
 	vms := s.x86VMs()
@@ -98,6 +108,31 @@ func TestX86VMs(t *testing.T) {
 				t.Errorf("%s log lacks %s", name, want)
 			}
 		}
+	}
+
+	// guest2 ran on the AP: the AP's own run count covers its exits.
+	var cpus struct {
+		CPUs []struct {
+			CPU       int    `json:"cpu"`
+			Online    bool   `json:"online"`
+			GuestRuns uint64 `json:"guest_runs"`
+		} `json:"cpus"`
+	}
+	vms = s.x86VMs() // first: the CPU's run count can only grow after
+	g2 := vms["guest2"]
+	s.send("cpus --json")
+	js := s.line(`^\{"cpus":.*\}$`, cmdTimeout)[0]
+	s.prompt()
+	if err := json.Unmarshal([]byte(js), &cpus); err != nil {
+		t.Fatalf("cpus --json: %v in %q", err, js)
+	}
+	t.Logf("cpus: %+v; guest2 vCPUs %+v, %d exits; guest1 %d exits, %d kicks", cpus.CPUs, g2.VCPUs, g2.Exits,
+		vms["guest1"].Exits, vms["guest1"].Arch.Kicks)
+	if len(g2.VCPUs) != 1 || g2.VCPUs[0].PCPU != 1 || len(vms["guest1"].VCPUs) != 1 || vms["guest1"].VCPUs[0].PCPU != 0 {
+		t.Errorf("pinning: guest1 %+v guest2 %+v", vms["guest1"].VCPUs, g2.VCPUs)
+	}
+	if len(cpus.CPUs) != 2 || !cpus.CPUs[1].Online || cpus.CPUs[1].GuestRuns < g2.Exits || g2.Exits < 10000 {
+		t.Errorf("CPU 1 ran %+v for guest2's %d exits", cpus.CPUs, g2.Exits)
 	}
 
 	// guest2 triple-faults after its line: only it stops.

@@ -139,7 +139,7 @@ var boards = []Board{
 		Accel:   "tcg",
 		CPU:     "max",
 		MemMiB:  1024,
-		SMP:     1,
+		SMP:     2,
 		ExtraArgs: []string{
 			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 			"-no-reboot",

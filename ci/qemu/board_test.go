@@ -28,13 +28,13 @@ func TestArgs(t *testing.T) {
 		}},
 		{Q35AMD64, Options{}, []string{
 			"-M", "q35", "-accel", "tcg", "-cpu", "max",
-			"-m", "1024", "-smp", "1", "-nographic", "-monitor", "none",
+			"-m", "1024", "-smp", "2", "-nographic", "-monitor", "none",
 			"-serial", "stdio", "-kernel", "img.elf",
 			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
 		}},
 		{Q35AMD64, Options{ExtraArgs: []string{"-device", "intel-iommu"}}, []string{
 			"-M", "q35", "-accel", "tcg", "-cpu", "max",
-			"-m", "1024", "-smp", "1", "-nographic", "-monitor", "none",
+			"-m", "1024", "-smp", "2", "-nographic", "-monitor", "none",
 			"-serial", "stdio", "-kernel", "img.elf",
 			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
 			"-device", "intel-iommu",
@@ -58,9 +58,11 @@ func TestBoardTable(t *testing.T) {
 	want := map[string]struct {
 		qemu, arch string
 		ramBase    uint64
+		smp        int
 	}{
-		VirtARM64: {"qemu-system-aarch64", "arm64", 0x40000000},
-		Q35AMD64:  {"qemu-system-x86_64", "amd64", 0},
+		VirtARM64: {"qemu-system-aarch64", "arm64", 0x40000000, 1},
+		// q35 boots with its application processor, as make qemu does.
+		Q35AMD64: {"qemu-system-x86_64", "amd64", 0, 2},
 	}
 	bs := Boards()
 	if len(bs) != len(want) {
@@ -75,7 +77,7 @@ func TestBoardTable(t *testing.T) {
 		if b.QEMU != w.qemu || b.Arch != w.arch || b.RAMBase != w.ramBase {
 			t.Errorf("%s: QEMU %q arch %q RAMBase %#x, want %q %q %#x", b.Name, b.QEMU, b.Arch, b.RAMBase, w.qemu, w.arch, w.ramBase)
 		}
-		if b.RAMSize != uint64(b.MemMiB)<<20 || b.SMP != 1 || b.PoweroffStatus != 0 {
+		if b.RAMSize != uint64(b.MemMiB)<<20 || b.SMP != w.smp || b.PoweroffStatus != 0 {
 			t.Errorf("%s: RAMSize %#x MemMiB %d SMP %d PoweroffStatus %d", b.Name, b.RAMSize, b.MemMiB, b.SMP, b.PoweroffStatus)
 		}
 	}
@@ -126,7 +128,7 @@ func TestLookupUnknown(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	b, _ := Lookup(Q35AMD64)
 	got := b.CommandLine("build/qemu-q35-amd64/tamavisor.elf")
-	want := "qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -smp 1 -nographic -monitor none " +
+	want := "qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -smp 2 -nographic -monitor none " +
 		"-serial mon:stdio -kernel build/qemu-q35-amd64/tamavisor.elf " +
 		"-device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot"
 	if got != want {

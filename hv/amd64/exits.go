@@ -88,6 +88,12 @@ func (v *VCPU) handleExit() exitAction {
 		return actResume
 	case hv.ExitInterrupt:
 		m.Preemptions++
+		if m.cpu.Kicked(v.PCPU) {
+			// An application processor's guest exited: let the
+			// boot CPU's scheduler handle it now.
+			m.Kicks++
+			return actYield
+		}
 		return actResume
 	case hv.ExitShutdown:
 		m.Triples++

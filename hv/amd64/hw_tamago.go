@@ -16,10 +16,11 @@ type hardwareCPU struct{}
 // HardwareCPU returns the physical CPU for Arch.CPU.
 func HardwareCPU() CPU { return hardwareCPU{} }
 
-func (hardwareCPU) Nanotime() int64        { return Nanotime() }
-func (hardwareCPU) TSC() uint64            { return rdtsc() }
-func (hardwareCPU) TSCHz() uint64          { return TSC.Hz() }
-func (hardwareCPU) Preempt(deadline int64) { Preempt(deadline) }
+func (hardwareCPU) Nanotime() int64                  { return Nanotime() }
+func (hardwareCPU) TSC() uint64                      { return rdtsc() }
+func (hardwareCPU) TSCHz() uint64                    { return TSC.Hz() }
+func (hardwareCPU) Preempt(pcpu int, deadline int64) { preemptOn(pcpu, deadline) }
+func (hardwareCPU) Kicked(pcpu int) bool             { return kicked(pcpu) }
 func (hardwareCPU) HostCPUID(leaf, sub uint32) (a, b, c, d uint32) {
 	return cpuid(leaf, sub)
 }

@@ -74,7 +74,7 @@ type Machine struct {
 
 	// Counters (vm list --json "arch").
 	IOExits, UnclaimedIO, BadIO, NPFaults, MSRFaults, Injected, Triples uint64
-	CPUIDs, Halts, Preemptions, InterruptsDelivered                     uint64
+	CPUIDs, Halts, Preemptions, Kicks, InterruptsDelivered              uint64
 }
 
 // Arch builds amd64 Machines; it implements vmm.Arch.
@@ -139,7 +139,7 @@ func (a *Arch) NewMachine(vm *vmm.VM) (_ vmm.Machine, err error) {
 	}
 	m := &Machine{VM: vm, guest: g, cpu: a.CPU}
 	for i, v := range spec.VCPUs {
-		be, err := g.NewVCPU(i)
+		be, err := g.NewVCPU(i, int(v.CPU))
 		if err != nil {
 			return nil, fmt.Errorf("vcpu %d: %w", i, err)
 		}
@@ -214,7 +214,7 @@ func (m *Machine) ArchStats() any {
 		"vendor": m.VCPUs[0].be.Vendor().String(), "exits_by_reason": reasons,
 		"io_exits": m.IOExits, "unclaimed_io": m.UnclaimedIO, "bad_io": m.BadIO, "npf_faults": m.NPFaults,
 		"msr_faults": m.MSRFaults, "injected": m.Injected, "triple_faults": m.Triples,
-		"cpuid": m.CPUIDs, "hlt": m.Halts, "preemptions": m.Preemptions,
+		"cpuid": m.CPUIDs, "hlt": m.Halts, "preemptions": m.Preemptions, "kicks": m.Kicks,
 		"interrupts": m.InterruptsDelivered, "host_irqs": hostInterrupts(),
 	}
 }
@@ -257,7 +257,7 @@ const (
 // run enters the guest until the slice ends or the vCPU stops running.
 func (v *VCPU) run(until int64) {
 	cpu := v.m.cpu
-	defer cpu.Preempt(0)
+	defer cpu.Preempt(v.PCPU, 0)
 	for v.state == vcpuRunnable {
 		now := cpu.Nanotime()
 		if now >= until {
@@ -268,7 +268,7 @@ func (v *VCPU) run(until int64) {
 		if ev := v.APIC.NextEvent(); ev != 0 && ev < deadline {
 			deadline = ev
 		}
-		cpu.Preempt(deadline)
+		cpu.Preempt(v.PCPU, deadline)
 		v.be.Enter(&v.exit)
 		v.Exits++
 		v.m.VM.Stats.Exits++

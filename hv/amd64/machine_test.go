@@ -26,12 +26,27 @@ type fakeCPU struct {
 	hz       uint64
 	preempts []int64
 	cpuid    CPUIDFunc
+	// preemptCPU is the CPU whose timer was armed last; kick is a
+	// pending kick from another CPU.
+	preemptCPU int
+	kick       bool
 }
 
 func (c *fakeCPU) Nanotime() int64 { return c.now }
 func (c *fakeCPU) TSC() uint64     { return c.tsc }
 func (c *fakeCPU) TSCHz() uint64   { return c.hz }
-func (c *fakeCPU) Preempt(d int64) { c.preempts = append(c.preempts, d) }
+func (c *fakeCPU) Preempt(pcpu int, d int64) {
+	c.preempts = append(c.preempts, d)
+	c.preemptCPU = pcpu
+}
+func (c *fakeCPU) Kicked(pcpu int) bool {
+	if pcpu != 0 {
+		return false
+	}
+	k := c.kick
+	c.kick = false
+	return k
+}
 func (c *fakeCPU) HostCPUID(leaf, subleaf uint32) (a, b, cc, d uint32) {
 	return c.cpuid(leaf, subleaf)
 }
@@ -88,6 +103,7 @@ const (
 type fakeBackend struct {
 	cpu     *fakeCPU
 	index   int
+	pcpu    int
 	regs    Regs
 	script  []step
 	entries []entry
@@ -209,8 +225,8 @@ func (g *fakeGuest) Map(gpa hv.IPA, pa hv.PA, size uint64, attr MapAttr) error {
 
 func (g *fakeGuest) AllowPorts(base uint16, n int) { g.ports = append(g.ports, [2]int{int(base), n}) }
 
-func (g *fakeGuest) NewVCPU(index int) (Backend, error) {
-	b := &fakeBackend{cpu: g.cpu, index: index, msrs: map[uint32]uint64{msrEFER: 0x500}}
+func (g *fakeGuest) NewVCPU(index, pcpu int) (Backend, error) {
+	b := &fakeBackend{cpu: g.cpu, index: index, pcpu: pcpu, msrs: map[uint32]uint64{msrEFER: 0x500}}
 	g.vcpus = append(g.vcpus, b)
 	return b, nil
 }
@@ -1134,5 +1150,74 @@ func TestHypercallFromUserMode(t *testing.T) {
 	}
 	if len(b.entries) < 2 || !reflect.DeepEqual(b.entries[1].events, []event{exc(VEC_UD, 0, false)}) || b.entries[1].regs.RIP != testEntry {
 		t.Fatalf("entries %+v: want #UD at the VMMCALL", b.entries)
+	}
+}
+
+// A physical interrupt exit on the boot CPU ends the slice when another
+// CPU's guest is waiting for its exit to be handled (a kick), and
+// resumes the guest otherwise.
+func TestKickEndsBootCPUSlice(t *testing.T) {
+	env := newTestEnv(t)
+	cpu := env.cpu
+	intrExit := step{exit: hv.Exit{Reason: hv.ExitInterrupt, Vendor: hv.VendorSVM}}
+	kick := step{exit: hv.Exit{Reason: hv.ExitInterrupt, Vendor: hv.VendorSVM}, do: func() { cpu.kick = true }}
+	_, m, b := env.start(t, intrExit, kick, intrExit)
+	if ran, _ := env.run(m); !ran {
+		t.Fatal("vCPU did not run")
+	}
+	// Two entries: the plain interrupt resumed, the kick yielded.
+	if len(b.entries) != 2 || m.Kicks != 1 || m.Preemptions != 2 {
+		t.Fatalf("entries %d kicks %d preemptions %d; want 2, 1, 2", len(b.entries), m.Kicks, m.Preemptions)
+	}
+	if cpu.kick {
+		t.Error("the kick was not consumed")
+	}
+	if cpu.preemptCPU != 0 || cpu.deadline() != 0 {
+		t.Errorf("timer left armed on CPU %d: %d", cpu.preemptCPU, cpu.deadline())
+	}
+	env.run(m)
+	if len(b.entries) < 4 {
+		t.Errorf("the next slice did not resume the guest: %d entries", len(b.entries))
+	}
+}
+
+// A vCPU pinned to an application processor runs only from that CPU's
+// scheduler, arms that CPU's timer, and a kick (meant for the boot CPU)
+// does not end its slice.
+func TestVCPUPinnedToAP(t *testing.T) {
+	env := newTestEnv(t)
+	env.mgr = vmm.New(vmm.Config{
+		Manifest: []byte(`{"vms": [{"name": "ap", "id": 1, "vcpus": [{"cpu": 1}], "memory": {"base": 0, "size": "16M"},
+			"kernel": "k", "console": {"port": "0x3f8", "irq": 4}}]}`),
+		Image: func(name string) ([]byte, bool) { return dummyKernel, name == "k" },
+		CPUs:  2, Pool: env.pool, Arch: env.arch, Console: env.con,
+		MemView: func(pa hv.PA, size uint64) []byte { return make([]byte, size) },
+		Now:     func() int64 { return env.cpu.now },
+	})
+	vm, err := env.mgr.Lookup("ap")
+	if err != nil {
+		t.Fatalf("%v (rejected %q)", err, env.mgr.Rejected)
+	}
+	if err := env.mgr.Start(vm); err != nil {
+		t.Fatal(err)
+	}
+	m := vm.Machine.(*Machine)
+	b := m.VCPUs[0].be.(*fakeBackend)
+	if b.pcpu != 1 || m.VCPUInfo()[0].PCPU != 1 {
+		t.Fatalf("backend pinned to %d, info %+v", b.pcpu, m.VCPUInfo())
+	}
+	if ran, _ := m.Run(0, env.cpu.now+int64(vmm.Quantum)); ran || len(b.entries) != 0 {
+		t.Fatalf("CPU 0 ran the vCPU pinned to CPU 1")
+	}
+	env.cpu.kick = true
+	b.script = []step{{exit: hv.Exit{Reason: hv.ExitInterrupt, Vendor: hv.VendorSVM}}, hlt(false)}
+	if ran, _ := m.Run(1, env.cpu.now+int64(vmm.Quantum)); !ran {
+		t.Fatal("CPU 1 did not run its vCPU")
+	}
+	if len(b.entries) != 2 || m.Kicks != 0 || !env.cpu.kick {
+		t.Errorf("entries %d kicks %d: a kick ended an AP's slice", len(b.entries), m.Kicks)
+	}
+	if env.cpu.preemptCPU != 1 || b.entries[0].deadline == 0 {
+		t.Errorf("timer armed on CPU %d (deadline %d), want CPU 1", env.cpu.preemptCPU, b.entries[0].deadline)
 	}
 }

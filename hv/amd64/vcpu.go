@@ -79,8 +79,9 @@ type Guest interface {
 	// AllowPorts lets the VM access ports [base, base+n) directly
 	// (passthrough); every other port access exits.
 	AllowPorts(base uint16, n int)
-	// NewVCPU creates vCPU index of the VM.
-	NewVCPU(index int) (Backend, error)
+	// NewVCPU creates vCPU index of the VM, pinned to physical CPU
+	// pcpu.
+	NewVCPU(index, pcpu int) (Backend, error)
 	// Close releases what NewGuest took beyond its page allocator (the
 	// ASID or VPID).
 	Close()
@@ -109,9 +110,13 @@ type CPU interface {
 	// TSC reads the host time-stamp counter; TSCHz is its frequency.
 	TSC() uint64
 	TSCHz() uint64
-	// Preempt arms the physical timer that forces the guest out at
-	// deadline (ns on the Nanotime clock); 0 disarms it.
-	Preempt(deadline int64)
+	// Preempt arms the timer of physical CPU pcpu that forces its guest
+	// out at deadline (ns on the Nanotime clock); 0 disarms it.
+	Preempt(pcpu int, deadline int64)
+	// Kicked reports, and clears, that a guest on another physical CPU
+	// exited and waits for its exit to be handled by pcpu's goroutines
+	// (the boot CPU's): the current slice on pcpu should end.
+	Kicked(pcpu int) bool
 	// HostCPUID executes CPUID on the host.
 	HostCPUID(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 }

@@ -35,14 +35,7 @@ func HostReserved(p *hv.Platform) []hv.Region {
 // the first MiB, the hypervisor's window, the boot modules and the
 // Multiboot2 information.
 func GuestRAM(p *hv.Platform) []hv.Region {
-	holes := []hv.Region{{Base: 0, Size: lowMemory}, p.HypervisorRAM}
-	br := bootResult()
-	for _, m := range br.Info.Modules {
-		holes = append(holes, hv.Region{Base: m.Base, Size: m.Size})
-	}
-	if mbi := bootInfoRange(); mbi.Size != 0 {
-		holes = append(holes, mbi)
-	}
+	holes := append([]hv.Region{{Base: 0, Size: lowMemory}}, bootHoles(p)...)
 	var out []hv.Region
 	for _, r := range p.RAM() {
 		if r.Base >= amd64.PhysMapSize {
@@ -55,6 +48,39 @@ func GuestRAM(p *hv.Platform) []hv.Region {
 	}
 	return out
 }
+
+// bootHoles is the memory the hypervisor and what it still reads from
+// its loader occupy: its window, the boot modules and the Multiboot2
+// information.
+func bootHoles(p *hv.Platform) []hv.Region {
+	holes := []hv.Region{p.HypervisorRAM}
+	for _, m := range bootResult().Info.Modules {
+		holes = append(holes, hv.Region{Base: m.Base, Size: m.Size})
+	}
+	if mbi := bootInfoRange(); mbi.Size != 0 {
+		holes = append(holes, mbi)
+	}
+	return holes
+}
+
+// APTrampoline picks the page below 1 MiB the application processors
+// start in: usable RAM (e820 or the UEFI map) outside the boot holes.
+// Guests never get memory below 1 MiB.
+func APTrampoline(p *hv.Platform) (uint64, error) {
+	var ram, reserved []amd64.Range
+	for _, r := range p.RAM() {
+		ram = append(ram, amd64.Range{Base: uint64(r.Base), Size: r.Size})
+	}
+	for _, h := range bootHoles(p) {
+		reserved = append(reserved, amd64.Range{Base: uint64(h.Base), Size: h.Size})
+	}
+	return amd64.ChooseTrampolinePage(ram, reserved)
+}
+
+// APICID is CPU cpu's local APIC ID: QEMU numbers them 0..n-1 for
+// -smp n with its default topology (one thread per core, one core per
+// socket), which is what the q35 board runs with.
+func APICID(cpu int) uint32 { return uint32(cpu) }
 
 // bootInfoRange is the Multiboot2 information structure (its first word
 // is its size), or nothing for other protocols.

@@ -20,11 +20,11 @@ type GPRs struct {
 	R14, R15                     uint64
 }
 
-// RunFunc enters the guest of the VMCB at vmcb (physical) until its next
-// #VMEXIT, saving the host's VMSAVE state at hostVMCB (physical), with
-// the guest's other registers in gprs and its FXSAVE image at fpu
-// (virtual; the host's is saved at fpu+512).
-type RunFunc func(vmcb, hostVMCB hv.PA, gprs *GPRs, fpu uintptr)
+// RunFunc enters the guest of the VMCB at vmcb (physical) on physical
+// CPU pcpu until its next #VMEXIT, saving that CPU's VMSAVE state at
+// hostVMCB (physical), with the guest's other registers in gprs and its
+// FXSAVE image at fpu (virtual; the host's is saved at fpu+512).
+type RunFunc func(pcpu int, vmcb, hostVMCB hv.PA, gprs *GPRs, fpu uintptr)
 
 // Guest state tamavisor gives every SVM vCPU (AMD APM Vol. 2 15.5,
 // 15.20, 15.21; SDM Vol. 3A 10.1 for the FPU reset values).
@@ -68,15 +68,44 @@ var passMSRs = []uint32{MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_STAR, 
 type Ops struct {
 	Features Features
 	asids    *ASIDs
-	hostVMCB hv.PA
+	// hostVMCB is each physical CPU's page for the host's VMSAVE
+	// state (0: SVM is not on for that CPU).
+	hostVMCB [amd64.MaxCPUs]hv.PA
 	run      RunFunc
 }
 
-// NewOps makes the backend over an SVM CPU whose host save area is
+// NewOps makes the backend over an SVM boot CPU whose host save area is
 // already set up (Setup on the target). hostVMCB is a zeroed page for
-// the host's VMSAVE state.
+// the boot CPU's VMSAVE state; EnableCPU adds the other CPUs.
 func NewOps(f Features, hostVMCB hv.PA, run RunFunc) *Ops {
-	return &Ops{Features: f, asids: NewASIDs(f.ASIDs), hostVMCB: hostVMCB, run: run}
+	o := &Ops{Features: f, asids: NewASIDs(f.ASIDs), run: run}
+	o.hostVMCB[0] = hostVMCB
+	return o
+}
+
+// EnableCPU turns SVM on for physical CPU cpu (an application processor
+// whose EFER already has SVME, copied from the boot CPU): a host save
+// area and a host VMCB from pool, VM_HSAVE_PA written on that CPU by
+// wrmsr. APs share the boot CPU's features (one CPU model).
+func (o *Ops) EnableCPU(cpu int, pool *vmm.RAMPool, view func(hv.PA, uint64) []byte,
+	wrmsr func(cpu int, msr uint32, val uint64) error) error {
+	if cpu <= 0 || cpu >= len(o.hostVMCB) {
+		return fmt.Errorf("svm: cpu %d out of range 1..%d", cpu, len(o.hostVMCB)-1)
+	}
+	if o.hostVMCB[cpu] != 0 {
+		return nil
+	}
+	pa, err := pool.Alloc(vmm.RAMAlign)
+	if err != nil {
+		return fmt.Errorf("svm: cpu %d host save area: %w", cpu, err)
+	}
+	clear(view(pa, 2*hv.PageSize))
+	if err := wrmsr(cpu, MSR_VM_HSAVE_PA, uint64(pa)); err != nil {
+		pool.Release(pa, vmm.RAMAlign)
+		return fmt.Errorf("svm: cpu %d: %w", cpu, err)
+	}
+	o.hostVMCB[cpu] = pa + hv.PageSize
+	return nil
 }
 
 // Name implements amd64.VendorOps.
@@ -184,7 +213,10 @@ func (g *guest) AllowPorts(base uint16, n int) { g.iopm.Allow(base, n) }
 func (g *guest) Close() { g.ops.asids.Free(g.asid) }
 
 // NewVCPU implements amd64.Guest: a VMCB and an FPU save page.
-func (g *guest) NewVCPU(index int) (amd64.Backend, error) {
+func (g *guest) NewVCPU(index, pcpu int) (amd64.Backend, error) {
+	if pcpu < 0 || pcpu >= len(g.ops.hostVMCB) || g.ops.hostVMCB[pcpu] == 0 {
+		return nil, fmt.Errorf("svm: SVM is not on for CPU %d", pcpu)
+	}
 	pa, err := g.alloc.AllocPage()
 	if err != nil {
 		return nil, fmt.Errorf("VMCB: %w", err)
@@ -193,7 +225,7 @@ func (g *guest) NewVCPU(index int) (amd64.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("FPU area: %w", err)
 	}
-	v := &vcpu{g: g, vmcbPA: pa, vmcb: asVMCB(g.view(pa, VMCBSize)), fpu: g.view(fpuPA, hv.PageSize)}
+	v := &vcpu{g: g, pcpu: pcpu, vmcbPA: pa, vmcb: asVMCB(g.view(pa, VMCBSize)), fpu: g.view(fpuPA, hv.PageSize)}
 	if v.vmcb == nil || v.fpu == nil {
 		return nil, fmt.Errorf("svm: no view of the VMCB at %v", pa)
 	}
@@ -205,6 +237,7 @@ func (g *guest) NewVCPU(index int) (amd64.Backend, error) {
 // vcpu is one SVM vCPU (amd64.Backend).
 type vcpu struct {
 	g         *guest
+	pcpu      int
 	vmcb      *VMCB
 	vmcbPA    hv.PA
 	fpu       []byte
@@ -266,7 +299,7 @@ func (v *vcpu) Enter(e *hv.Exit) {
 	s.RAX, s.RSP, s.RIP, s.RFLAGS = r.RAX, r.RSP, r.RIP, r.RFLAGS
 	v.gprs = GPRs{RBX: r.RBX, RCX: r.RCX, RDX: r.RDX, RSI: r.RSI, RDI: r.RDI, RBP: r.RBP,
 		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15}
-	v.g.ops.run(v.vmcbPA, v.g.ops.hostVMCB, &v.gprs, v.fpuAddr)
+	v.g.ops.run(v.pcpu, v.vmcbPA, v.g.ops.hostVMCB[v.pcpu], &v.gprs, v.fpuAddr)
 	g := &v.gprs
 	*r = amd64.Regs{RAX: s.RAX, RCX: g.RCX, RDX: g.RDX, RBX: g.RBX, RSP: s.RSP, RBP: g.RBP,
 		RSI: g.RSI, RDI: g.RDI, R8: g.R8, R9: g.R9, R10: g.R10, R11: g.R11, R12: g.R12,

@@ -9,6 +9,6 @@ import "github.com/tamavisor/tamavisor/hv"
 
 // svmRun stands in for the world switch on host builds, where Setup is
 // never called; host tests give NewOps their own RunFunc.
-func svmRun(vmcb, hostVMCB hv.PA, gprs *GPRs, fpu uintptr) {
+func svmRun(pcpu int, vmcb, hostVMCB hv.PA, gprs *GPRs, fpu uintptr) {
 	panic("svm: VMRUN on a host build")
 }

@@ -108,3 +108,10 @@ window:
 	FXRSTOR64	512(AX)
 	XORPS	X15, X15
 	RET
+
+// func svmRunAddr() uint64: svm_run's ABI0 entry, for an application
+// processor's mailbox (amd64.RemoteCall).
+TEXT ·svmRunAddr(SB),NOSPLIT,$0-8
+	MOVQ	$·svm_run(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

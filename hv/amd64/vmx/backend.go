@@ -337,7 +337,10 @@ func (g *guest) Close() {
 // VPID. Each vCPU has its own VPID although a VM has one EPT: its vCPUs
 // share the boot processor, and linear translations tagged with one VPID
 // would leak from one vCPU's address space into another's.
-func (g *guest) NewVCPU(index int) (amd64.Backend, error) {
+func (g *guest) NewVCPU(index, pcpu int) (amd64.Backend, error) {
+	if pcpu != 0 {
+		return nil, fmt.Errorf("vmx: vCPUs run on the boot CPU only (no VMX on application processors yet), not CPU %d", pcpu)
+	}
 	o := g.ops
 	pa, err := g.alloc.AllocPage()
 	if err != nil {

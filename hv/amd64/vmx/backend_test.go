@@ -638,7 +638,7 @@ func TestLazyMSRSwitch(t *testing.T) {
 	r := newRig(t)
 	f := r.f
 	v0 := r.v
-	be, err := r.g.NewVCPU(1)
+	be, err := r.g.NewVCPU(1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -743,7 +743,7 @@ func newRigOn(t *testing.T, f *fakeHost, ops *Ops) *testRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := g.NewVCPU(0)
+	be, err := g.NewVCPU(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -354,7 +354,7 @@ func newRig(t testing.TB) *testRig {
 	if err := g.Map(0, rigRAM, 0x20_0000, amd64MapRWX); err != nil {
 		t.Fatal(err)
 	}
-	be, err := g.NewVCPU(0)
+	be, err := g.NewVCPU(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
