@@ -56,7 +56,7 @@ POSTLINK_qemu-q35-amd64  = $(HOSTGO) run ./cmd/tvimage mb2 -o $(1) $(1).link
 QEMU_qemu-virt-arm64 := qemu-system-aarch64 -M virt,gic-version=3,virtualization=on -cpu max \
 	-m 1024 -smp 2 -nographic -serial mon:stdio -kernel
 QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -smp 2 \
-	-nographic -serial mon:stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -kernel
+	-nographic -serial mon:stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device pc-testdev -no-reboot -kernel
 
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
 	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios

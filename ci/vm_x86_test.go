@@ -5,6 +5,7 @@ package ci_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,12 @@ func TestX86VMs(t *testing.T) {
 			if !strings.Contains(log, "testguest: "+want+" ") {
 				t.Errorf("%s log lacks %s", name, want)
 			}
+		}
+		// guest1 reaches pc-testdev through its passthrough ports and
+		// MMIO window; guest2, which has neither, must not.
+		pt := map[string]string{"guest1": "passthrough", "guest2": "passthrough-denied"}[name]
+		if !regexp.MustCompile(`testguest: ` + pt + ` +ok`).MatchString(log) {
+			t.Errorf("%s log lacks %q ok", name, pt)
 		}
 	}
 

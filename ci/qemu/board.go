@@ -142,6 +142,9 @@ var boards = []Board{
 		SMP:     2,
 		ExtraArgs: []string{
 			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+			// The demo manifest passes pc-testdev (ports 0xe0-0xe3,
+			// MMIO at 0xff000000) through to guest1.
+			"-device", "pc-testdev",
 			"-no-reboot",
 		},
 		RAMBase:        0, // below 4 GiB; above-4G RAM only with -m > 2 GiB

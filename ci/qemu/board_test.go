@@ -30,13 +30,13 @@ func TestArgs(t *testing.T) {
 			"-M", "q35", "-accel", "tcg", "-cpu", "max",
 			"-m", "1024", "-smp", "2", "-nographic", "-monitor", "none",
 			"-serial", "stdio", "-kernel", "img.elf",
-			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
+			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-device", "pc-testdev", "-no-reboot",
 		}},
 		{Q35AMD64, Options{ExtraArgs: []string{"-device", "intel-iommu"}}, []string{
 			"-M", "q35", "-accel", "tcg", "-cpu", "max",
 			"-m", "1024", "-smp", "2", "-nographic", "-monitor", "none",
 			"-serial", "stdio", "-kernel", "img.elf",
-			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
+			"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-device", "pc-testdev", "-no-reboot",
 			"-device", "intel-iommu",
 		}},
 	} {
@@ -130,7 +130,7 @@ func TestCommandLine(t *testing.T) {
 	got := b.CommandLine("build/qemu-q35-amd64/tamavisor.elf")
 	want := "qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -smp 2 -nographic -monitor none " +
 		"-serial mon:stdio -kernel build/qemu-q35-amd64/tamavisor.elf " +
-		"-device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot"
+		"-device isa-debug-exit,iobase=0xf4,iosize=0x04 -device pc-testdev -no-reboot"
 	if got != want {
 		t.Errorf("CommandLine =\n%s\nwant\n%s", got, want)
 	}

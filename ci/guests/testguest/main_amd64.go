@@ -169,6 +169,7 @@ func main() {
 	testCPUID()
 	testMSRs()
 	testFaults()
+	testPassthrough()
 	testTimer()
 	testHostile()
 
@@ -307,6 +308,42 @@ func testFaults() {
 		}
 	}
 	check("fault-sweep", faults == sweep, fmt.Sprintf("%d of %d probes faulted", faults, sweep))
+}
+
+// QEMU's pc-testdev (-device pc-testdev, which the q35 test runs add):
+// a 32-bit latch at I/O ports 0xe0-0xe3 and 64 KiB of scratch memory at
+// 0xff000000, both reading back what was written.
+const (
+	testdevPort = 0xe0
+	testdevMMIO = 0xff00_0000
+)
+
+// testPassthrough: with "passthrough" on the command line the manifest
+// gives this VM the pc-testdev ports and MMIO window, and the guest
+// reaches the real device (values it writes read back, without exits
+// for the window); without it, the same port reads all-ones (an
+// unassigned port: writes ignored) and the window faults with #GP, so
+// another VM's passthrough device is out of reach.
+func testPassthrough() {
+	pattern := uint32(0x7a3c_5e00) | uint32(rdtsc()&0xff)
+	if strings.Contains(cmdline, "passthrough") {
+		out32(testdevPort, pattern)
+		port := in32(testdevPort)
+		var mmio uint64
+		f, vec := probed(func() {
+			probeStore64(testdevMMIO+0x100, uint64(pattern)<<32|0x55aa)
+			mmio = probeLoad64(testdevMMIO + 0x100)
+		})
+		check("passthrough", port == pattern && !f && mmio == uint64(pattern)<<32|0x55aa,
+			fmt.Sprintf("port %#x: %#x (wrote %#x); mmio %#x: %#x, faulted=%v vector %d",
+				testdevPort, port, pattern, testdevMMIO, mmio, f, vec))
+		return
+	}
+	out32(testdevPort, pattern)
+	port := in32(testdevPort)
+	f, vec := probed(func() { probeLoad64(testdevMMIO) })
+	check("passthrough-denied", port == 0xffff_ffff && f && vec == vecGP,
+		fmt.Sprintf("port %#x reads %#x; mmio %#x faulted=%v vector %d", testdevPort, port, testdevMMIO, f, vec))
 }
 
 func enableX2APIC() {
