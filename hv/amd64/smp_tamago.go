@@ -208,15 +208,10 @@ func CPUStats(n int) []vmm.CPUStat {
 	if n > MaxCPUs {
 		n = MaxCPUs
 	}
-	out := make([]vmm.CPUStat, n)
-	for i := range out {
-		out[i] = vmm.CPUStat{CPU: i, Online: i < cpusOnline, Role: "guest executor"}
-		if i == 0 {
-			out[i].Role = "boot: Go runtime, schedulers, exit handling, guests"
-			out[i].GuestRuns = bootRuns.Load()
-		} else {
-			out[i].GuestRuns = atomic.LoadUint64(&mailboxes[i].runs)
+	return vmm.CPUTable(n, cpusOnline, func(cpu int) uint64 {
+		if cpu == 0 {
+			return bootRuns.Load()
 		}
-	}
-	return out
+		return atomic.LoadUint64(&mailboxes[cpu].runs)
+	})
 }

@@ -111,16 +111,14 @@ func CPUStats(n int) []vmm.CPUStat {
 	if n > MaxCPUs {
 		n = MaxCPUs
 	}
-	out := make([]vmm.CPUStat, n)
-	for i := range out {
-		out[i] = vmm.CPUStat{CPU: i, Online: i < cpusOnline, Role: "guest executor"}
-		if i == 0 {
-			out[i].Role = "boot: Go runtime, schedulers, exit handling, guests"
-			out[i].GuestRuns = atomic.LoadUint64(&bootRuns)
-			out[i].PolledIRQs = HostIRQStats.Polled.Load()
-		} else {
-			out[i].GuestRuns = atomic.LoadUint64(&mailboxes[i].runs)
+	out := vmm.CPUTable(n, cpusOnline, func(cpu int) uint64 {
+		if cpu == 0 {
+			return atomic.LoadUint64(&bootRuns)
 		}
+		return atomic.LoadUint64(&mailboxes[cpu].runs)
+	})
+	if n > 0 {
+		out[0].PolledIRQs = HostIRQStats.Polled.Load()
 	}
 	return out
 }

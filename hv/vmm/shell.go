@@ -70,6 +70,21 @@ type CPUStat struct {
 	PolledIRQs uint64 `json:"polled_irqs,omitempty"`
 }
 
+// CPUTable builds the cpus command's rows for n CPUs of which the first
+// online run guests: CPU 0 is the boot CPU (the Go runtime, every
+// scheduler and all exit handling besides its own guests), the others
+// guest executors. runs gives each CPU's completed guest runs.
+func CPUTable(n, online int, runs func(cpu int) uint64) []CPUStat {
+	out := make([]CPUStat, n)
+	for i := range out {
+		out[i] = CPUStat{CPU: i, Online: i < online, Role: "guest executor", GuestRuns: runs(i)}
+	}
+	if n > 0 {
+		out[0].Role = "boot: Go runtime, schedulers, exit handling, guests"
+	}
+	return out
+}
+
 func (m *Manager) cpus(c *shell.Context) error {
 	var st []CPUStat
 	if m.cfg.CPUStats != nil {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -305,4 +306,19 @@ func runShell(t *testing.T, m *Manager, parts ...string) string {
 		t.Fatal(err)
 	}
 	return out.String()
+}
+
+func TestCPUTable(t *testing.T) {
+	got := CPUTable(3, 2, func(cpu int) uint64 { return uint64(10 * (cpu + 1)) })
+	want := []CPUStat{
+		{CPU: 0, Online: true, Role: "boot: Go runtime, schedulers, exit handling, guests", GuestRuns: 10},
+		{CPU: 1, Online: true, Role: "guest executor", GuestRuns: 20},
+		{CPU: 2, Online: false, Role: "guest executor", GuestRuns: 30},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("CPUTable = %+v\nwant %+v", got, want)
+	}
+	if len(CPUTable(0, 0, nil)) != 0 {
+		t.Error("CPUTable(0) not empty")
+	}
 }
