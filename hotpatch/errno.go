@@ -32,6 +32,7 @@ const (
 	EEXIST       Errno = 17  // a payload with that name exists, or targets overlap
 	EINVAL       Errno = 22  // bad argument, or action not allowed in this state
 	ENAMETOOLONG Errno = 36  // name longer than MaxNameLen bytes
+	ENOSYS       Errno = 38  // the engine cannot do this yet on this image
 	ETIMEDOUT    Errno = 110 // the world could not be stopped within the timeout
 )
 
@@ -46,6 +47,7 @@ var errnoNames = map[Errno]string{
 	EEXIST:       "EEXIST",
 	EINVAL:       "EINVAL",
 	ENAMETOOLONG: "ENAMETOOLONG",
+	ENOSYS:       "ENOSYS",
 	ETIMEDOUT:    "ETIMEDOUT",
 }
 

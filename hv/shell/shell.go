@@ -111,6 +111,12 @@ func New(in io.Reader, out io.Writer) *Shell {
 	return s
 }
 
+// ReadLine reads one more line from the console for a running command
+// that takes data after its command line (patch upload), through the
+// same reader as the command lines, with the same limits (MaxLine, text
+// only).
+func (s *Shell) ReadLine() (string, error) { return s.in.ReadLine() }
+
 // SetEcho turns the echo of typed characters on or off. Echo is for
 // people on a terminal; a program driving the console may not want it.
 func (s *Shell) SetEcho(on bool) {
