@@ -7,6 +7,9 @@
 //	tvimage mb2 [-no-efi-bs] -o OUT IN   Multiboot2 header + RAM reservation
 //	tvimage efi -o OUT IN                PE32+ EFI application (BOOTX64.EFI)
 //	tvimage show IN                      print the Multiboot2 header
+//	tvimage hpinfo [-symbol NAME] IMAGE  write the live-patch self-image info
+//	                                     (build-id, functions) in place
+//	tvimage buildid [-symbol NAME] IMAGE print the build-id hpinfo recorded
 //
 // The Multiboot2 header cannot be placed by the Go linker (it orders
 // .text by package, so no symbol can be put in the first 32 KiB), so
@@ -30,11 +33,15 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: tvimage mb2 [-no-efi-bs] [-reloc-min A] [-reloc-max A] [-reloc-align A] -o OUT IN | efi -o OUT IN | show IN")
+var errUsage = errors.New("usage: tvimage mb2 [-no-efi-bs] [-reloc-min A] [-reloc-max A] [-reloc-align A] -o OUT IN | efi -o OUT IN | show IN | hpinfo [-symbol NAME] IMAGE | buildid [-symbol NAME] IMAGE")
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errUsage
+	}
+	switch args[0] {
+	case "hpinfo", "buildid":
+		return runHPInfo(args[0], args[1:], stdout)
 	}
 	fs := flag.NewFlagSet("tvimage "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
