@@ -125,13 +125,29 @@ $(LINUX_DIR)/initramfs.cpio.gz: $(APT64)/debs.stamp ci/guests/linux/init cmd/mki
 bundle: guests $(if $(findstring guests/linux,$(file < $(MANIFEST))),linux-guest)
 	$(HOSTGO) run ./cmd/hvmanifest bundle -o $(BUNDLE) $(RESERVE_$(BOARD)) $(MANIFEST)
 
-image: toolchain bundle
+# Live patches must be signed by one of HOTPATCH_KEYS (hex ed25519 public
+# keys, comma-separated). By default that is this build's own key pair,
+# made once under build/hotpatch and never committed; the tests sign
+# their payloads with it.
+HOTPATCH_KEY := $(BUILD)/hotpatch/ci
+HOTPATCH_KEYS ?=
+KEYS_ARG = $(if $(HOTPATCH_KEYS),$(HOTPATCH_KEYS),$$(cat $(HOTPATCH_KEY).pub))
+
+$(HOTPATCH_KEY).pub:
+	@mkdir -p $(dir $@)
+	$(HOSTGO) run ./cmd/mkpatch keygen -o $(HOTPATCH_KEY)
+
+# After linking, tvimage hpinfo writes the image's build-id and function
+# symbols into it (hotpatch/selfimage), before the board's own post-link
+# step, so every image made from the link output carries them.
+image: toolchain bundle $(HOTPATCH_KEY).pub
 	@test -n "$(GOARCH_$(BOARD))" || { echo "unknown BOARD=$(BOARD) (have: $(TIER1_BOARDS))" >&2; exit 2; }
 	@mkdir -p $(BUILD)/$(BOARD)
 	GOOS=tamago GOARCH=$(GOARCH_$(BOARD)) $(TAMAGO) build -trimpath \
 		-tags $(TAGS_$(BOARD)) \
-		-ldflags "-T $(TEXT_$(BOARD)) -R 0x1000 -X $(PKG)/hv.Version=$(VERSION) -X $(PKG)/hv.Revision=$(REV)" \
+		-ldflags "-T $(TEXT_$(BOARD)) -R 0x1000 -X $(PKG)/hv.Version=$(VERSION) -X $(PKG)/hv.Revision=$(REV) -X main.hotpatchKeys=$(KEYS_ARG)" \
 		-o $(BUILD)/$(BOARD)/tamavisor.elf.link ./cmd/tamavisor
+	$(HOSTGO) run ./cmd/tvimage hpinfo $(BUILD)/$(BOARD)/tamavisor.elf.link
 	$(call POSTLINK_$(BOARD),$(BUILD)/$(BOARD)/tamavisor.elf)
 	@echo "image: $(BUILD)/$(BOARD)/tamavisor.elf"
 

@@ -34,6 +34,7 @@ func main() {
 	if m := startVMs(p, p.Console); m != nil {
 		cmds = append(cmds, m.Commands(p.Console)...)
 	}
+	cmds = append(cmds, hotpatchCommands(p.Console)...)
 	sh := shell.New(p.Console, p.Console)
 	for _, c := range cmds {
 		if err := sh.Register(c); err != nil {
