@@ -10,11 +10,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
+	"github.com/tamavisor/tamavisor/internal/seedcorpus"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"testing"
 )
 
@@ -187,21 +185,7 @@ func TestSeedCorpus(t *testing.T) {
 			if err := set.try(s.b); (err == nil) != s.valid {
 				t.Errorf("%s seed %s: error %v, want valid=%v", set.fuzz, s.name, err, s.valid)
 			}
-			want := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(s.b)))
-			path := filepath.Join(dir, s.name)
-			if *writeCorpus {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || !bytes.Equal(got, []byte(want)) {
-				t.Errorf("%s is missing or stale (%v): run go test -run TestSeedCorpus -write-corpus", path, err)
-			}
+			seedcorpus.Sync(t, dir, s.name, seedcorpus.Bytes(s.b), *writeCorpus)
 		}
 	}
 }

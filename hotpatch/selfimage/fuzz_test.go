@@ -8,11 +8,9 @@ import (
 	"cmp"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
+	"github.com/tamavisor/tamavisor/internal/seedcorpus"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/tamavisor/tamavisor/hotpatch/payload"
@@ -109,20 +107,6 @@ func TestSeedCorpus(t *testing.T) {
 		if _, err := Parse(s.b); (s.want == nil) != (err == nil) || (s.want != nil && !errors.Is(err, s.want)) {
 			t.Errorf("seed %s: %v, want %v", s.name, err, s.want)
 		}
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(s.b)))
-		path := filepath.Join(dir, s.name)
-		if *writeCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, []byte(want)) {
-			t.Errorf("%s is missing or stale (%v): run go test -run TestSeedCorpus -write-corpus", path, err)
-		}
+		seedcorpus.Sync(t, dir, s.name, seedcorpus.Bytes(s.b), *writeCorpus)
 	}
 }

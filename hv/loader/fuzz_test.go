@@ -9,7 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
+	"github.com/tamavisor/tamavisor/internal/seedcorpus"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -289,21 +289,7 @@ func TestSeedCorpus(t *testing.T) {
 	for _, target := range []string{"FuzzDetect", "FuzzLoadELF", "FuzzLoadLinuxImage", "FuzzPVHEntry", "FuzzPVHStartInfo"} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		for _, s := range seeds(target) {
-			want := s.corpusFile()
-			path := filepath.Join(dir, s.name)
-			if *writeCorpus {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || string(got) != want {
-				t.Errorf("%s is missing or stale (%v): run go test -run TestSeedCorpus -write-corpus", path, err)
-			}
+			seedcorpus.Sync(t, dir, s.name, s.corpusFile(), *writeCorpus)
 		}
 	}
 	// The valid seeds load.

@@ -4,14 +4,11 @@
 package manifest
 
 import (
-	"bytes"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
+	"github.com/tamavisor/tamavisor/internal/seedcorpus"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -116,21 +113,7 @@ func TestSeedCorpus(t *testing.T) {
 		if valid := strings.HasPrefix(s.name, "valid-"); valid != (err == nil) {
 			t.Errorf("seed %s: Parse error %v", s.name, err)
 		}
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(s.data))
-		path := filepath.Join(dir, s.name)
-		if *writeCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, []byte(want)) {
-			t.Errorf("%s is missing or stale (%v): run go test -run TestSeedCorpus -write-corpus", path, err)
-		}
+		seedcorpus.Sync(t, dir, s.name, seedcorpus.Bytes([]byte(s.data)), *writeCorpus)
 	}
 }
 
