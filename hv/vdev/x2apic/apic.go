@@ -82,10 +82,15 @@ const (
 )
 
 // MinPeriod is the shortest period, in nanoseconds, at which a periodic
-// timer re-arms (10 kHz). A guest programming a shorter period gets this
-// one, so it cannot make Pending fire on every call and starve the
-// vCPU of guest time.
-const MinPeriod = 100_000
+// timer re-arms (2 kHz). A guest programming a shorter period gets this
+// one, so it cannot make Pending fire on every call and starve the vCPU
+// of guest time, and a tick is serviced before the next one is due even
+// under emulation: at 100 µs, QEMU TCG's round trip for one tick
+// (exit, injection, the guest's handler, its EOI exit), with the boot
+// CPU also serving an application processor's exits, took longer than
+// the period and livelocked the test guest's storm phase. KVM clamps
+// periodic APIC timers at 200 µs for the same reason.
+const MinPeriod = 500_000
 
 // DefaultTimerHz is the timer input frequency New uses when given 0.
 const DefaultTimerHz = 1_000_000_000

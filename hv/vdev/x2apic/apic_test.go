@@ -267,20 +267,20 @@ func TestTimerMasked(t *testing.T) {
 	a := newOn(t, 0)
 	wrmsr(t, a, IA32_X2APIC_DIV_CONF, divideBy1, 0)
 	wrmsr(t, a, IA32_X2APIC_LVT_TIMER, 1<<LVT_MASKED|1<<LVT_TIMER_MODE_SHIFT|0x30, 0)
-	wrmsr(t, a, IA32_X2APIC_INIT_COUNT, 200_000, 0)
+	wrmsr(t, a, IA32_X2APIC_INIT_COUNT, 1_000_000, 0)
 	if a.NextEvent() != 0 {
 		t.Fatal("masked timer reports an event")
 	}
-	expect(t, a, 1_000_000, -1)
-	if rdmsr(t, a, IA32_X2APIC_IRR0+1, 1_000_000) != 0 {
+	expect(t, a, 5_000_000, -1)
+	if rdmsr(t, a, IA32_X2APIC_IRR0+1, 5_000_000) != 0 {
 		t.Fatal("masked expiry reached IRR")
 	}
 	// The count went on: unmasking shows the next periodic deadline.
-	wrmsr(t, a, IA32_X2APIC_LVT_TIMER, 1<<LVT_TIMER_MODE_SHIFT|0x30, 1_000_000)
-	if a.NextEvent() != 1_200_000 {
+	wrmsr(t, a, IA32_X2APIC_LVT_TIMER, 1<<LVT_TIMER_MODE_SHIFT|0x30, 5_000_000)
+	if a.NextEvent() != 6_000_000 {
 		t.Fatalf("NextEvent %d", a.NextEvent())
 	}
-	take(t, a, 1_200_000, 0x30)
+	take(t, a, 6_000_000, 0x30)
 	if s := a.Stats(); s.TimerFires != 2 || s.TimerMasked != 1 || s.TimerCoalesced != 4 {
 		t.Fatalf("stats %+v", s)
 	}
