@@ -59,7 +59,7 @@ QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -s
 	-nographic -serial mon:stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device pc-testdev -no-reboot -kernel
 
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
-	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios binutils-aarch64-linux-gnu
+	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios binutils binutils-aarch64-linux-gnu
 
 .PHONY: check-vmx vmx-iso iso efi all images image qemu test check integration deps toolchain clean guests bundle linux-guest deps-debian
 

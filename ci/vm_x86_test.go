@@ -141,6 +141,11 @@ func TestX86VMs(t *testing.T) {
 	if len(cpus.CPUs) != 2 || !cpus.CPUs[1].Online || cpus.CPUs[1].GuestRuns < g2.Exits || g2.Exits < 10000 {
 		t.Errorf("CPU 1 ran %+v for guest2's %d exits", cpus.CPUs, g2.Exits)
 	}
+	// The AP's exits reached the boot CPU while guest1 ran there: its
+	// kick ended guest1's slice (exits.go, ExitInterrupt).
+	if vms["guest1"].Arch.Kicks == 0 {
+		t.Errorf("no kick from the AP ever ended a slice of guest1: %+v", vms["guest1"].Arch)
+	}
 
 	// guest2 triple-faults after its line: only it stops.
 	deadline := time.Now().Add(60 * time.Second)

@@ -36,7 +36,6 @@ type payloadLoaded struct {
 	p        *pf.Payload
 	buf      []byte
 	textAddr uint64
-	released bool
 }
 
 func (l *payloadLoaded) Targets() []string {
@@ -47,10 +46,7 @@ func (l *payloadLoaded) Targets() []string {
 	return out
 }
 
-func (l *payloadLoaded) Release() {
-	l.released = true
-	l.p, l.buf = nil, nil
-}
+func (l *payloadLoaded) Release() { l.p, l.buf = nil, nil }
 
 // Load implements Engine: the signature is verified before the ELF is
 // parsed (pf.Open). A bad or missing signature or an unknown key is

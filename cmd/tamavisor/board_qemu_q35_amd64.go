@@ -111,8 +111,8 @@ func startAPs(p *hv.Platform, sops *svm.Ops, pool *vmm.RAMPool, view func(hv.PA,
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(console, "tamavisor: smp: %v; running guests on %d of %d CPUs\r\n", err, cpus, p.CPUs)
+		fmt.Fprintf(console, "tamavisor: smp: %v\r\n", err)
 	}
-	fmt.Fprintf(console, "tamavisor: smp: %d of %d CPUs run guests (trampoline at %#x)\r\n", cpus, p.CPUs, page)
+	fmt.Fprintf(console, "tamavisor: smp: %d of %d CPUs run guests\r\n", cpus, p.CPUs)
 	return cpus
 }

@@ -147,7 +147,7 @@ TEXT ·excCommon(SB),NOSPLIT|NOFRAME,$0
 	JMP	·halt(SB)
 
 // func rdrand() (val uint64, ok bool)
-TEXT ·rdrand(SB),NOSPLIT,$0-16
+TEXT ·rdrand(SB),NOSPLIT,$0-9
 	// SDM Vol. 2B RDRAND: CF=1 when a random value was returned.
 	// 48 0f c7 f0 = RDRAND RAX
 	BYTE	$0x48; BYTE $0x0f; BYTE $0xc7; BYTE $0xf0

@@ -5,8 +5,6 @@
 
 package amd64
 
-import "unsafe"
-
 var (
 	idt  [256][2]uint64
 	idtr [10]byte
@@ -31,12 +29,12 @@ func EarlyInit() {
 	}
 	idt[VectorSpurious] = IDTGate(uint64(spurious), CODE_SELECTOR)
 	limit := uint16(len(idt)*16 - 1)
-	addr := uint64(uintptr(unsafe.Pointer(&idt)))
+	addr := vaddr(&idt)
 	idtr[0], idtr[1] = byte(limit), byte(limit>>8)
 	for i := 0; i < 8; i++ {
 		idtr[2+i] = byte(addr >> (8 * i))
 	}
-	lidt(uintptr(unsafe.Pointer(&idtr)))
+	lidt(uintptr(vaddr(&idtr)))
 }
 
 // Nanotime is runtime.nanotime1 for amd64 boards.

@@ -6,10 +6,9 @@
 #include "go_asm.h"
 #include "textflag.h"
 
-// GDT selectors of the BSP's GDT (cpuinit: null, code64, data).
-#define SEL_CODE 0x08
+// The data selector of cpuinit's GDT (null, code64 = CODE_SELECTOR,
+// data).
 #define SEL_DATA 0x10
-#define MSR_PAT 0x277
 
 // Frame of the serve loop: the callee's four argument words at 0(SP),
 // the mailbox pointer at 48(SP).
@@ -48,7 +47,7 @@ TEXT ·apEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	$·apBoot(SB), BX
 	LGDT	apBootState_gdtr(BX)
 	MOVQ	$·apEntry2(SB), AX
-	PUSHQ	$SEL_CODE
+	PUSHQ	$const_CODE_SELECTOR
 	PUSHQ	AX
 	BYTE	$0x48; BYTE $0xcb	// RETFQ (REX.W far return)
 
@@ -72,7 +71,7 @@ TEXT ·apEntry2(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	apBootState_cr4(BX), AX
 	MOVQ	AX, CR4
 	LIDT	apBootState_idtr(BX)
-	MOVL	$MSR_PAT, CX
+	MOVL	$const_hostMSRPAT, CX
 	MOVQ	apBootState_pat(BX), AX
 	MOVQ	AX, DX
 	SHRQ	$32, DX

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/tamavisor/tamavisor/hv/vmm"
 )
@@ -71,6 +70,7 @@ func wrmsrAddr() uint64
 func sgdt(p *[16]byte)
 func read_cr4() uint64
 
+// hostMSRPAT is also used by smp_amd64.s.
 const (
 	hostMSRPAT    = 0x277
 	hostMSREFER   = 0xc000_0080
@@ -110,8 +110,8 @@ func StartAPs(n int, apicID func(cpu int) uint32, page uint64) (int, error) {
 	for cpu := 1; cpu < n; cpu++ {
 		mb := &mailboxes[cpu]
 		*mb = apMailbox{}
-		mb.stack = uint64(uintptr(unsafe.Pointer(&apStacks[cpu][apStackSize-64])))
-		SetTrampolineArg(tramp, uint64(uintptr(unsafe.Pointer(mb))))
+		mb.stack = vaddr(&apStacks[cpu][apStackSize-64])
+		SetTrampolineArg(tramp, vaddr(mb))
 		copy(mem, tramp)
 		id := apicID(cpu)
 		sendICR(id, ICR_INIT|ICR_ASSERT)

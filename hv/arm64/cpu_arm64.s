@@ -137,7 +137,7 @@ TEXT ·read_id_aa64isar0(SB),NOSPLIT,$0-8
 	RET
 
 // func read_rndr() (val uint64, ok bool)
-TEXT ·read_rndr(SB),NOSPLIT,$0-16
+TEXT ·read_rndr(SB),NOSPLIT,$0-9
 	// RNDR sets PSTATE.Z on failure (D19.2.133).
 	MRS_X(RNDR, X0)
 	CSET	NE, R1

@@ -6,8 +6,6 @@
 package svm
 
 import (
-	"unsafe"
-
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/amd64"
 )
@@ -27,7 +25,7 @@ func svmRun(pcpu int, vmcb, hostVMCB hv.PA, gprs *GPRs, fpu uintptr) {
 	}
 	// gprs stays reachable through its vCPU while the AP writes it.
 	err := amd64.RemoteCall(pcpu, svmRunAddr(), [4]uint64{uint64(vmcb), uint64(hostVMCB),
-		uint64(uintptr(unsafe.Pointer(gprs))), uint64(fpu)})
+		gprsAddr(gprs), uint64(fpu)})
 	if err != nil {
 		// Not reachable: NewVCPU refuses CPUs SVM is not on for.
 		panic(err)

@@ -43,3 +43,11 @@ func addrOf(b []byte) uintptr {
 	// b's own bytes; b is not Go-heap memory (a table-pool page).
 	return uintptr(unsafe.Pointer(&b[0]))
 }
+
+// gprsAddr is the address of a vCPU's register block, for the world
+// switch run on an application processor.
+func gprsAddr(g *GPRs) uint64 {
+	// SAFETY: only the address is taken; g belongs to a vCPU that stays
+	// reachable while its guest runs.
+	return uint64(uintptr(unsafe.Pointer(g)))
+}
