@@ -106,6 +106,16 @@
 //	                  bytes of UTF-8 with no control characters (so no
 //	                  NUL), without a terminator. Required.
 //
+//	.tvpatch.pcln     SHT_PROGBITS, sh_addralign 8. The Go runtime
+//	                  metadata of the new code (every function's pc-value
+//	                  tables, stack maps, inline trees ...), 1..MaxPCLN
+//	                  (1 MiB) bytes. Optional (absent means none). This
+//	                  package carries it as opaque bytes
+//	                  (Payload.PCLN); its encoding is package
+//	                  hotpatch/gofunc's, which decodes it and builds the
+//	                  runtime module that makes the new code known to the
+//	                  Go runtime.
+//
 //	.strtab           SHT_STRTAB. Symbol names: a NUL byte first, NUL-
 //	                  terminated strings, NUL last (gABI "String Table").
 //	                  Each name is 1..MaxSymbol bytes of UTF-8 without

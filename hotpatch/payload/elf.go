@@ -96,6 +96,7 @@ const (
 	SectionBuildID  = ".tvpatch.buildid"
 	SectionDepends  = ".tvpatch.depends"
 	SectionName     = ".tvpatch.name"
+	SectionPCLN     = ".tvpatch.pcln"
 	SectionStrtab   = ".strtab"
 	SectionShstrtab = ".shstrtab"
 )
@@ -117,12 +118,13 @@ var sectionRules = map[string]sectionRule{
 	SectionBuildID:  {SHT_PROGBITS, 0, 0, 1, true},
 	SectionDepends:  {SHT_PROGBITS, 0, 0, 1, false},
 	SectionName:     {SHT_PROGBITS, 0, 0, 1, true},
+	SectionPCLN:     {SHT_PROGBITS, 0, 0, 8, false},
 	SectionStrtab:   {SHT_STRTAB, 0, 0, 1, true},
 	SectionShstrtab: {SHT_STRTAB, 0, 0, 1, true},
 }
 
 // maxSections bounds e_shnum: the null section and one of each rule.
-const maxSections = 1 + 8
+const maxSections = 1 + 9
 
 // maxAlign bounds sh_addralign.
 const maxAlign = 4096

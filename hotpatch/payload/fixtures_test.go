@@ -112,6 +112,15 @@ func amd64Payload() *Payload {
 	}
 }
 
+// pclnPayload is arm64Payload with a .tvpatch.pcln section (opaque to
+// this package: the bytes only begin like gofunc's encoding).
+func pclnPayload() *Payload {
+	p := arm64Payload()
+	p.Name = "fix-hvc-counter-pcln"
+	p.PCLN = append([]byte("TVGOFUNC\x01\x00\x04\x08"), bytes.Repeat([]byte{0x5a, 0x00, 0xff}, 11)...)
+	return p
+}
+
 type sym struct{ addr, size uint64 }
 
 // fakeImage is an Image backed by a map.

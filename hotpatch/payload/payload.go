@@ -41,9 +41,10 @@ const (
 	MaxName    = 128     // bytes of .tvpatch.name
 	MaxSymbol  = 512     // bytes of one symbol name in .strtab
 	MaxBuildID = 64      // bytes of .tvpatch.buildid and .tvpatch.depends
+	MaxPCLN    = 1 << 20 // bytes of .tvpatch.pcln
 	// MaxFile bounds the ELF part of a payload file. A payload within the
 	// other limits always encodes to less.
-	MaxFile = 4 << 20
+	MaxFile = 6 << 20
 	// TextAlign is the alignment of every function's new code within
 	// .tvpatch.text, and of the address the text is linked at.
 	TextAlign = 16
@@ -85,6 +86,10 @@ type Payload struct {
 	Text    []byte // new code of every function, unrelocated
 	Funcs   []Func // 1..MaxFuncs
 	Relocs  []Reloc
+	// PCLN is the Go runtime metadata of the new code (.tvpatch.pcln),
+	// or nil. This package carries it as opaque bytes; package
+	// hotpatch/gofunc defines and decodes its contents.
+	PCLN []byte
 }
 
 // funcRecord is one .tvpatch.funcs entry (doc.go, "File format").
@@ -151,6 +156,9 @@ func (p *Payload) write() ([]byte, error) {
 	secs = append(secs, outSection{SectionBuildID, p.BuildID})
 	if len(p.Depends) > 0 {
 		secs = append(secs, outSection{SectionDepends, p.Depends})
+	}
+	if len(p.PCLN) > 0 {
+		secs = append(secs, outSection{SectionPCLN, p.PCLN})
 	}
 	secs = append(secs, outSection{SectionName, []byte(p.Name)}, outSection{SectionStrtab, str.b})
 	return writeELF(uint16(p.Arch), secs)
@@ -230,6 +238,13 @@ func Parse(elf []byte) (*Payload, error) {
 		}
 		depends = bytes.Clone(d)
 	}
+	var pcln []byte
+	if d, ok := secs[SectionPCLN]; ok {
+		if len(d) == 0 {
+			return nil, formatErr("empty %s section", SectionPCLN)
+		}
+		pcln = bytes.Clone(d)
+	}
 	p := &Payload{
 		Name:    string(secs[SectionName]),
 		Arch:    Arch(machine),
@@ -238,6 +253,7 @@ func Parse(elf []byte) (*Payload, error) {
 		Text:    bytes.Clone(secs[SectionText]),
 		Funcs:   funcs,
 		Relocs:  relocs,
+		PCLN:    pcln,
 	}
 	if err := p.validate(); err != nil {
 		return nil, err
@@ -272,6 +288,9 @@ func (p *Payload) validate() error {
 	}
 	if n := len(p.Relocs); n > MaxRelocs {
 		return formatErr("%d relocations, want 0..%d", n, MaxRelocs)
+	}
+	if n := len(p.PCLN); n > MaxPCLN {
+		return formatErr("%s of %d bytes, want 0..%d", SectionPCLN, n, MaxPCLN)
 	}
 
 	seen := make(map[string]bool, len(p.Funcs))

@@ -95,11 +95,11 @@ func TestConstantsMatchDebugELF(t *testing.T) {
 	}
 }
 
-// TestRoundTrip encodes, signs, opens and parses both test payloads.
+// TestRoundTrip encodes, signs, opens and parses the test payloads.
 func TestRoundTrip(t *testing.T) {
 	key := testKey()
-	for _, p := range []*Payload{arm64Payload(), amd64Payload()} {
-		t.Run(p.Arch.String(), func(t *testing.T) {
+	for _, p := range []*Payload{arm64Payload(), amd64Payload(), pclnPayload()} {
+		t.Run(fmt.Sprintf("%v-%d", p.Arch, len(p.PCLN)), func(t *testing.T) {
 			e := mustEncode(t, p)
 			got, err := Parse(e)
 			if err != nil {
@@ -141,6 +141,13 @@ func TestRoundTrip(t *testing.T) {
 			if d, err := text.Data(); err != nil || !bytes.Equal(d, p.Text) {
 				t.Errorf("debug/elf: text %x, %v", d, err)
 			}
+			if pc := f.Section(SectionPCLN); (pc == nil) != (p.PCLN == nil) {
+				t.Errorf("debug/elf: %s = %+v", SectionPCLN, pc)
+			} else if pc != nil {
+				if d, err := pc.Data(); err != nil || !bytes.Equal(d, p.PCLN) || pc.Addralign != 8 || pc.Offset%8 != 0 {
+					t.Errorf("debug/elf: %s %+v: % x, %v", SectionPCLN, pc, d, err)
+				}
+			}
 			if n := f.Section(SectionName); n == nil {
 				t.Error("debug/elf: no name section")
 			} else if d, _ := n.Data(); string(d) != p.Name {
@@ -154,8 +161,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestOptionalSections checks that .tvpatch.relocs and .tvpatch.depends
-// may be absent and come back as nil.
+// TestOptionalSections checks that .tvpatch.relocs, .tvpatch.depends and
+// .tvpatch.pcln may be absent and come back as nil.
 func TestOptionalSections(t *testing.T) {
 	p := arm64Payload()
 	p.Relocs, p.Depends = nil, nil
@@ -164,14 +171,28 @@ func TestOptionalSections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Relocs != nil || got.Depends != nil || !reflect.DeepEqual(got, p) {
+	if got.Relocs != nil || got.Depends != nil || got.PCLN != nil || !reflect.DeepEqual(got, p) {
 		t.Errorf("got %+v", got)
 	}
-	if bytes.Contains(e, []byte(SectionRelocs)) || bytes.Contains(e, []byte(SectionDepends)) {
+	if bytes.Contains(e, []byte(SectionRelocs)) || bytes.Contains(e, []byte(SectionDepends)) || bytes.Contains(e, []byte(SectionPCLN)) {
 		t.Error("empty optional sections were written")
 	}
+	// An empty .tvpatch.pcln is refused, like an empty .tvpatch.depends.
+	e = mustEncode(t, pclnPayload())
+	i, s := shdrOf(t, e, SectionPCLN)
+	s.Size = 0
+	_, err = Parse(setShdr(t, e, i, s))
+	wantErr(t, err, "empty .tvpatch.pcln", ErrFormat)
+	// Its contents are opaque here, at any alignment of their length.
+	for _, n := range []int{1, 7, 8, 4097} {
+		q := pclnPayload()
+		q.PCLN = bytes.Repeat([]byte{0xa5}, n)
+		if got, err := Parse(mustEncode(t, q)); err != nil || !reflect.DeepEqual(got, q) {
+			t.Errorf("pcln of %d bytes: %v", n, err)
+		}
+	}
 	// An empty .tvpatch.relocs section is accepted too.
-	i, s := shdrOf(t, mustEncode(t, arm64Payload()), SectionRelocs)
+	i, s = shdrOf(t, mustEncode(t, arm64Payload()), SectionRelocs)
 	s.Size = 0
 	if got, err := Parse(setShdr(t, mustEncode(t, arm64Payload()), i, s)); err != nil || got.Relocs != nil {
 		t.Errorf("empty relocs section: %v, %+v", err, got)
@@ -205,6 +226,7 @@ func TestPayloadRefused(t *testing.T) {
 		{"no build-id", func(p *Payload) { p.BuildID = nil }, "build-id of 0 bytes", nil, ""},
 		{"build-id too long", func(p *Payload) { p.BuildID = make([]byte, 65) }, "build-id of 65 bytes", nil, ""},
 		{"depends too long", func(p *Payload) { p.Depends = make([]byte, 65) }, "depends build-id of 65 bytes", nil, ""},
+		{"pcln too large", func(p *Payload) { p.PCLN = make([]byte, MaxPCLN+1) }, ".tvpatch.pcln of 1048577 bytes, want 0..1048576", nil, ""},
 		{"text too large", func(p *Payload) { p.Text = append(p.Text, make([]byte, MaxText)...) }, "text of 1048616 bytes", nil, ""},
 		{"no functions", func(p *Payload) { p.Funcs = nil; p.Relocs = nil }, "0 functions", nil, ".tvpatch.funcs of 0 bytes"},
 		{"too many functions", func(p *Payload) {
@@ -428,6 +450,7 @@ func TestLimitsFit(t *testing.T) {
 		BuildID: make([]byte, MaxBuildID),
 		Depends: make([]byte, MaxBuildID),
 		Text:    make([]byte, MaxText),
+		PCLN:    make([]byte, MaxPCLN),
 	}
 	uniq := func(prefix string, i int) string { // MaxSymbol bytes
 		return fmt.Sprintf("%s%06d", prefix, i) + strings.Repeat("x", MaxSymbol-7)
