@@ -36,7 +36,7 @@ var errUploadAborted = errors.New("upload aborted by an empty line")
 func Commands(m *Manager) []shell.Command {
 	return []shell.Command{{
 		Name: "patch",
-		Args: "list [START [NR]] | get NAME | upload NAME SIZE SHA256 | check|apply|revert|replace|unload NAME [TIMEOUT_MS] [--wait]",
+		Args: "list [START [NR]] | get NAME | stats | upload NAME SIZE SHA256 | check|apply|revert|replace|unload NAME [TIMEOUT_MS] [--wait]",
 		Help: "live patches: upload signed payloads, list them, check, apply, revert, replace, unload (docs/hotpatch.md)",
 		Run:  func(c *shell.Context, args []string) error { return runPatch(c, m, args) },
 	}}
@@ -58,6 +58,11 @@ func runPatch(c *shell.Context, m *Manager, args []string) error {
 			return err
 		}
 		return printStatus(c, st)
+	case "stats":
+		if len(args) != 1 {
+			return c.Usage()
+		}
+		return patchStats(c, m)
 	case "upload":
 		if len(args) != 4 {
 			return c.Usage()
@@ -228,4 +233,29 @@ func patchAction(c *shell.Context, m *Manager, a ActionKind, args []string) erro
 		return err
 	}
 	return printStatus(c, st)
+}
+
+// statsReporter is an Engine that keeps EngineStats (PayloadEngine).
+type statsReporter interface{ Stats() EngineStats }
+
+// patchStats prints the engine's counters and stop-the-world times
+// (docs/hotpatch.md, "Pause").
+func patchStats(c *shell.Context, m *Manager) error {
+	r, ok := m.engine.(statsReporter)
+	if !ok {
+		return fmt.Errorf("%w: this engine keeps no statistics", ENOSYS)
+	}
+	s := r.Stats()
+	if c.JSON {
+		return json.NewEncoder(c.Out).Encode(map[string]any{
+			"applies": s.Applies, "reverts": s.Reverts, "busy": s.Busy,
+			"last_quiesce_ns": s.LastQuiesce.Nanoseconds(), "last_pause_ns": s.LastPause.Nanoseconds(),
+			"max_pause_ns": s.MaxPause.Nanoseconds(), "modules": s.Modules,
+			"arena_size": s.ArenaSize, "arena_free": s.ArenaFree, "arena_retired": s.ArenaRetired,
+		})
+	}
+	fmt.Fprintf(c.Out, "applies %d reverts %d busy %d\n", s.Applies, s.Reverts, s.Busy)
+	fmt.Fprintf(c.Out, "last quiesce %v, last pause %v, max pause %v (Xen's default quiesce timeout: 30ms)\n", s.LastQuiesce, s.LastPause, s.MaxPause)
+	fmt.Fprintf(c.Out, "modules %d, arena %d bytes, %d free, %d retired\n", s.Modules, s.ArenaSize, s.ArenaFree, s.ArenaRetired)
+	return nil
 }

@@ -24,6 +24,7 @@ type Errno int
 const (
 	EPERM        Errno = 1   // payload refused by policy (for example a bad signature)
 	ENOENT       Errno = 2   // no payload with that name
+	EIO          Errno = 5   // code memory could not be read or written as expected
 	E2BIG        Errno = 7   // List asked for more than MaxListNr entries
 	ENOEXEC      Errno = 8   // payload is not in a format the engine understands
 	EAGAIN       Errno = 11  // rc only: an action on this payload is pending
@@ -39,6 +40,7 @@ const (
 var errnoNames = map[Errno]string{
 	EPERM:        "EPERM",
 	ENOENT:       "ENOENT",
+	EIO:          "EIO",
 	E2BIG:        "E2BIG",
 	ENOEXEC:      "ENOEXEC",
 	EAGAIN:       "EAGAIN",

@@ -181,6 +181,20 @@ func (m *Manager) Action(name string, a ActionKind, timeout time.Duration) error
 	return err
 }
 
+// ActionWait is Action followed by waiting for its result: it returns the
+// refusal, or the failure recorded in the payload's rc (nil on success).
+func (m *Manager) ActionWait(name string, a ActionKind, timeout time.Duration) error {
+	j, err := m.start(name, a, timeout)
+	if err != nil || j == nil {
+		return err
+	}
+	<-j.done
+	if j.err != nil {
+		return j.err
+	}
+	return nil
+}
+
 // Done returns a channel that is closed when the action pending now has
 // finished and its result is recorded; if no action is pending the channel
 // is already closed. It lets a caller wait instead of polling.

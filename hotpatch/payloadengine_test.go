@@ -4,9 +4,15 @@
 package hotpatch
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
+	"github.com/tamavisor/tamavisor/hotpatch/gofunc"
 	pf "github.com/tamavisor/tamavisor/hotpatch/payload"
 )
 
@@ -32,14 +38,78 @@ func (i *fakeImage) Symbol(n string) (uint64, uint64, bool) {
 
 var imageID = []byte("0123456789abcdefghij")
 
-// signedPayload builds a payload replacing fn (old size oldSize) with a
-// 16-byte function that calls hv.helper, signed with key.
-func signedPayload(t *testing.T, key ed25519.PrivateKey, id []byte, fn string, oldSize uint64) []byte {
+// fakeCode is CodeMemory over two byte slices: the image text at
+// imageBase and the arena at arenaBase. It counts writes and can be told
+// to fail them.
+type fakeCode struct {
+	text, arena []byte
+	writes      int
+	failWrite   bool
+}
+
+const (
+	arenaBase = 0x10_0000
+	imageBase = 0x20_0000
+)
+
+func newFakeCode() *fakeCode {
+	c := &fakeCode{text: make([]byte, 0x100), arena: make([]byte, 0x1000)}
+	for i := range c.text {
+		c.text[i] = byte(i)
+	}
+	return c
+}
+
+func (c *fakeCode) Arena() (uint64, uint64) { return arenaBase, uint64(len(c.arena)) }
+
+func (c *fakeCode) mem(addr uint64, n int) ([]byte, error) {
+	for _, r := range []struct {
+		base uint64
+		b    []byte
+	}{{arenaBase, c.arena}, {imageBase, c.text}} {
+		if addr >= r.base && addr+uint64(n) <= r.base+uint64(len(r.b)) {
+			return r.b[addr-r.base : addr-r.base+uint64(n)], nil
+		}
+	}
+	return nil, fmt.Errorf("fake code: [%#x, +%d) outside", addr, n)
+}
+
+func (c *fakeCode) WriteCode(addr uint64, b []byte) error {
+	m, err := c.mem(addr, len(b))
+	if err != nil {
+		return err
+	}
+	if c.failWrite {
+		return errors.New("fake code: write failed")
+	}
+	c.writes++
+	copy(m, b)
+	return nil
+}
+
+func (c *fakeCode) ReadCode(addr uint64, b []byte) error {
+	m, err := c.mem(addr, len(b))
+	if err != nil {
+		return err
+	}
+	copy(b, m)
+	return nil
+}
+
+// signedPayload builds a payload called name replacing fn (old size
+// oldSize) with a 16-byte function that calls hv.helper, with its
+// runtime metadata, signed with key.
+func signedPayload(t *testing.T, key ed25519.PrivateKey, id []byte, name, fn string, oldSize uint64) []byte {
 	t.Helper()
 	text := []byte{0xe8, 0, 0, 0, 0, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc} // CALL rel32; RET
-	p := &pf.Payload{Name: "fix", Arch: pf.ArchAMD64, BuildID: id, Text: text,
+	meta, err := gofunc.Encode([]*gofunc.Func{{Name: fn, MinLC: gofunc.MinLCAMD64, Size: uint32(len(text))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pf.Payload{Name: name, Arch: pf.ArchAMD64, BuildID: id, Text: text,
 		Funcs:  []pf.Func{{Name: fn, Offset: 0, Size: uint32(len(text)), OldSize: oldSize}},
-		Relocs: []pf.Reloc{{Offset: 1, Kind: pf.R_X86_64_PC32, Symbol: "hv.helper", Addend: -4}}}
+		Relocs: []pf.Reloc{{Offset: 1, Kind: pf.R_X86_64_PC32, Symbol: "hv.helper", Addend: -4}},
+		PCLN:   meta}
 	elf, err := pf.Encode(p)
 	if err != nil {
 		t.Fatal(err)
@@ -47,11 +117,44 @@ func signedPayload(t *testing.T, key ed25519.PrivateKey, id []byte, fn string, o
 	return pf.Sign(elf, key)
 }
 
+// testEngine is a PayloadEngine over fakeCode whose runtime registration
+// and quiesce are recorded (and the quiesce can be made to fail).
+type testEngine struct {
+	*PayloadEngine
+	code       *fakeCode
+	registered []string
+	quiesces   int
+	busy       bool
+}
+
+func newTestEngine(pub ed25519.PublicKey) *testEngine {
+	te := &testEngine{code: newFakeCode()}
+	te.PayloadEngine = &PayloadEngine{
+		Keys:  []ed25519.PublicKey{pub},
+		Image: &fakeImage{base: imageBase, id: imageID},
+		Code:  te.code,
+		Runtime: func(name string, t *gofunc.Tables, text, size uint64) error {
+			if len(t.Ftab) != 2 || uint64(t.Ftab[1].Entryoff) != size {
+				return fmt.Errorf("tables %+v for %d bytes", t.Ftab, size)
+			}
+			te.registered = append(te.registered, name)
+			return nil
+		},
+		Quiesce: func(time.Duration) (func(), time.Duration, error) {
+			if te.busy {
+				return nil, 0, errors.New("vCPUs did not stop")
+			}
+			te.quiesces++
+			return func() {}, time.Microsecond, nil
+		},
+	}
+	return te
+}
+
 func TestPayloadEngine(t *testing.T) {
 	pub, key, _ := ed25519.GenerateKey(nil)
 	_, otherKey, _ := ed25519.GenerateKey(nil)
-	img := &fakeImage{id: imageID}
-	e := &PayloadEngine{Keys: []ed25519.PublicKey{pub}, Image: img}
+	e := newTestEngine(pub)
 	m := NewManager(e)
 
 	// Refused at upload: nothing stored.
@@ -61,8 +164,8 @@ func TestPayloadEngine(t *testing.T) {
 		want Errno
 	}{
 		{"unsigned", []byte("\x7fELF garbage"), EPERM},
-		{"other key", signedPayload(t, otherKey, imageID, "hv.buggy", 0x40), EPERM},
-		{"flipped", func() []byte { b := signedPayload(t, key, imageID, "hv.buggy", 0x40); b[70] ^= 1; return b }(), EPERM},
+		{"other key", signedPayload(t, otherKey, imageID, "fix", "hv.buggy", 0x40), EPERM},
+		{"flipped", func() []byte { b := signedPayload(t, key, imageID, "fix", "hv.buggy", 0x40); b[70] ^= 1; return b }(), EPERM},
 	} {
 		err := m.Upload(c.name, c.raw)
 		isErrno(t, err, c.want)
@@ -77,56 +180,158 @@ func TestPayloadEngine(t *testing.T) {
 		raw  []byte
 		want Errno
 	}{
-		{"other-build", signedPayload(t, key, []byte("another image's id!!"), "hv.buggy", 0x40), ENOEXEC},
-		{"unknown", signedPayload(t, key, imageID, "hv.nosuch", 0x40), ENOENT},
-		{"too-small", signedPayload(t, key, imageID, "hv.tiny", 4), EINVAL},
-		{"size-mismatch", signedPayload(t, key, imageID, "hv.buggy", 0x80), EINVAL},
+		{"other-build", signedPayload(t, key, []byte("another image's id!!"), "p", "hv.buggy", 0x40), ENOEXEC},
+		{"unknown", signedPayload(t, key, imageID, "p", "hv.nosuch", 0x40), ENOENT},
+		{"too-small", signedPayload(t, key, imageID, "p", "hv.tiny", 4), EINVAL},
+		{"size-mismatch", signedPayload(t, key, imageID, "p", "hv.buggy", 0x80), EINVAL},
 	}
 	for _, c := range checks {
 		if err := m.Upload(c.name, c.raw); err != nil {
 			t.Fatalf("%s: upload: %v", c.name, err)
 		}
-		placeImage(t, m, img, c.name)
 		st := act(t, m, c.name, ActionCheck)
 		if st.State != StateLoaded || st.RC != c.want {
 			t.Errorf("%s: after CHECK %s rc %s (%s), want LOADED %s", c.name, st.State, st.RC, st.Error, c.want)
 		}
+		if err := m.Action(c.name, ActionUnload, 0); err != nil {
+			t.Errorf("unload %s: %v", c.name, err)
+		}
 	}
 
-	// A good payload checks; APPLY is not implemented yet: ENOSYS, still
-	// CHECKED.
-	if err := m.Upload("good", signedPayload(t, key, imageID, "hv.buggy", 0x40)); err != nil {
-		t.Fatal(err)
+	orig := append([]byte(nil), e.code.text...)
+	for _, n := range []string{"good", "good2"} {
+		if err := m.Upload(n, signedPayload(t, key, imageID, n, "hv.buggy", 0x40)); err != nil {
+			t.Fatal(err)
+		}
+		if st := act(t, m, n, ActionCheck); st.State != StateChecked || st.RC != 0 {
+			t.Fatalf("%s: %s rc %s (%s)", n, st.State, st.RC, st.Error)
+		}
 	}
-	placeImage(t, m, img, "good")
-	if st := act(t, m, "good", ActionCheck); st.State != StateChecked || st.RC != 0 {
-		t.Fatalf("good payload: %s rc %s (%s)", st.State, st.RC, st.Error)
+	textOf := func(n string) uint64 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		p, err := m.findLocked(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.loaded.(*payloadLoaded).textAddr
 	}
-	if st := act(t, m, "good", ActionApply); st.State != StateChecked || st.RC != ENOSYS {
-		t.Errorf("APPLY: %s rc %s, want CHECKED ENOSYS (not implemented)", st.State, st.RC)
+	jmpTo := func(n string) []byte {
+		tr, err := pf.Trampoline(pf.ArchAMD64, imageBase, textOf(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+
+	// A quiesce that fails: EBUSY, nothing written, still CHECKED.
+	e.busy = true
+	if st := act(t, m, "good", ActionApply); st.State != StateChecked || st.RC != EBUSY {
+		t.Errorf("APPLY without quiesce: %s rc %s", st.State, st.RC)
+	}
+	if !bytes.Equal(e.code.text, orig) {
+		t.Error("image changed by a refused APPLY")
+	}
+	e.busy = false
+
+	// APPLY: the linked code in the arena, registered once, and the JMP
+	// at the old entry; the rest of the image untouched.
+	if st := act(t, m, "good", ActionApply); st.State != StateApplied || st.RC != 0 {
+		t.Fatalf("APPLY: %s rc %s (%s)", st.State, st.RC, st.Error)
+	}
+	want := append(jmpTo("good"), orig[5:]...)
+	if !bytes.Equal(e.code.text, want) {
+		t.Errorf("image after APPLY % x", e.code.text[:16])
+	}
+	a := textOf("good") - arenaBase
+	if rel := int32(binary.LittleEndian.Uint32(e.code.arena[a+1:])); uint64(int64(textOf("good"))+5+int64(rel)) != imageBase+0x80 {
+		t.Errorf("payload CALL not linked to hv.helper: rel %#x", rel)
+	}
+	// A second payload on the same function: EEXIST, nothing changes.
+	if st := act(t, m, "good2", ActionApply); st.State != StateChecked || st.RC != EEXIST {
+		t.Errorf("second payload on hv.buggy: %s rc %s", st.State, st.RC)
+	}
+	// REVERT puts the original bytes back; APPLY again reuses the
+	// registration.
+	if st := act(t, m, "good", ActionRevert); st.State != StateChecked || st.RC != 0 {
+		t.Fatalf("REVERT: %s rc %s (%s)", st.State, st.RC, st.Error)
+	}
+	if !bytes.Equal(e.code.text, orig) {
+		t.Errorf("image after REVERT % x", e.code.text[:16])
+	}
+	if st := act(t, m, "good", ActionApply); st.State != StateApplied {
+		t.Fatalf("re-APPLY: %s rc %s (%s)", st.State, st.RC, st.Error)
+	}
+	// REPLACE: good reverted and good2 applied in one stop.
+	q := e.quiesces
+	if st := act(t, m, "good2", ActionReplace); st.State != StateApplied || st.RC != 0 {
+		t.Fatalf("REPLACE: %s rc %s (%s)", st.State, st.RC, st.Error)
+	}
+	if e.quiesces != q+1 {
+		t.Errorf("REPLACE stopped the world %d times", e.quiesces-q)
+	}
+	if !bytes.Equal(e.code.text, append(jmpTo("good2"), orig[5:]...)) {
+		t.Errorf("image after REPLACE % x", e.code.text[:16])
+	}
+	// A write that fails leaves the image as it was: EIO.
+	e.code.failWrite = true
+	if st := act(t, m, "good2", ActionRevert); st.State != StateApplied || st.RC != EIO {
+		t.Errorf("REVERT with failing writes: %s rc %s", st.State, st.RC)
+	}
+	e.code.failWrite = false
+	if st := act(t, m, "good2", ActionRevert); st.State != StateChecked || !bytes.Equal(e.code.text, orig) {
+		t.Errorf("REVERT: %s rc %s", st.State, st.RC)
+	}
+	if got := e.registered; len(got) != 2 || got[0] != "good" || got[1] != "good2" {
+		t.Errorf("registered %v, want each payload once", got)
+	}
+	s := e.Stats()
+	if s.Applies != 3 || s.Reverts != 2 || s.Busy != 1 || s.Modules != 2 || s.MaxPause < 0 {
+		t.Errorf("stats %+v", s)
+	}
+	// Unloading retires the arena space of registered code.
+	for _, n := range []string{"good", "good2"} {
+		if err := m.Action(n, ActionUnload, 0); err != nil {
+			t.Errorf("unload %s: %v", n, err)
+		}
+	}
+	if s := e.Stats(); s.ArenaRetired != 32 || s.ArenaFree != s.ArenaSize-32 {
+		t.Errorf("arena after unload: %+v", s)
 	}
 
 	// Without a symbol table CHECK says why.
-	e.Image, e.ImageErr = nil, errTestNoTable
-	if st := act(t, m, "good", ActionCheck); st.RC != ENOSYS {
-		t.Errorf("no image: rc %s", st.RC)
+	if err := m.Upload("late", signedPayload(t, key, imageID, "late", "hv.buggy", 0x40)); err != nil {
+		t.Fatal(err)
 	}
-	if err := m.Action("good", ActionUnload, 0); err != nil {
-		t.Errorf("unload: %v", err)
+	e.Image, e.ImageErr = nil, errTestNoTable
+	if st := act(t, m, "late", ActionCheck); st.RC != ENOSYS {
+		t.Errorf("no image: rc %s", st.RC)
 	}
 }
 
 var errTestNoTable = &Error{Errno: ENOSYS, Msg: "not post-linked"}
 
-// placeImage puts the fake image's functions 1 MiB above where the
-// payload's text would run, within a JMP rel32's reach.
-func placeImage(t *testing.T, m *Manager, img *fakeImage, name string) {
-	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, err := m.findLocked(name)
-	if err != nil {
-		t.Fatal(err)
+func TestArena(t *testing.T) {
+	a := newArena(0x1008, 0x100) // first aligned byte 0x1010, end 0x1108
+	x, err := a.alloc(1)
+	if err != nil || x != 0x1010 {
+		t.Fatalf("alloc(1) = %#x, %v", x, err)
 	}
-	img.base = p.loaded.(*payloadLoaded).textAddr + 1<<20
+	y, _ := a.alloc(0x20)
+	z, _ := a.alloc(0x10)
+	if y != 0x1020 || z != 0x1040 {
+		t.Errorf("allocs %#x %#x", y, z)
+	}
+	if _, err := a.alloc(0x100); !errors.Is(err, ErrArenaFull) {
+		t.Errorf("oversized alloc: %v", err)
+	}
+	a.release(y, 0x20)
+	a.release(x, 1)
+	if w, _ := a.alloc(0x30); w != 0x1010 {
+		t.Errorf("coalesced alloc at %#x", w)
+	}
+	a.retire(0x10)
+	if free, retired := a.usage(); retired != 0x10 || free != 0x1108-0x1050 {
+		t.Errorf("usage %#x %#x", free, retired)
+	}
 }

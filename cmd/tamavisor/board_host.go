@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/tamavisor/tamavisor/hotpatch"
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/vmm"
 )
@@ -50,3 +51,6 @@ func platform() *hv.Platform {
 
 // startVMs: host builds simulate the platform only; no VMs.
 func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager { return nil }
+
+// codeMemory: a host build cannot change its own code.
+func codeMemory() hotpatch.CodeMemory { return nil }

@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/tamavisor/tamavisor/board/qemu/q35"
+	"github.com/tamavisor/tamavisor/hotpatch"
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/amd64"
 	"github.com/tamavisor/tamavisor/hv/amd64/svm"
@@ -116,3 +117,7 @@ func startAPs(p *hv.Platform, sops *svm.Ops, pool *vmm.RAMPool, view func(hv.PA,
 	fmt.Fprintf(console, "tamavisor: smp: %d of %d CPUs run guests\r\n", cpus, p.CPUs)
 	return cpus
 }
+
+// codeMemory is live patching's code access: a heap arena in the runtime
+// window, written through the physmap alias.
+func codeMemory() hotpatch.CodeMemory { return amd64.NewCodeMemory(amd64.Boot().Reloc) }

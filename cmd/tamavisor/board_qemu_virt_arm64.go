@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/tamavisor/tamavisor/board/qemu/virt"
+	"github.com/tamavisor/tamavisor/hotpatch"
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/arm64"
 	"github.com/tamavisor/tamavisor/hv/manifest"
@@ -77,3 +78,8 @@ func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 	}
 	return m
 }
+
+// codeMemory is live patching's code access: the arena below the image
+// and the text, both read-only and executable, written through their
+// alias (W^X).
+func codeMemory() hotpatch.CodeMemory { return arm64.NewCodeMemory() }

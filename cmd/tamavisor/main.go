@@ -31,10 +31,14 @@ func main() {
 	banner(p.Console, p)
 
 	cmds := shell.Standard(p)
-	if m := startVMs(p, p.Console); m != nil {
+	cmds = append(cmds, fixtureCommands(p.Console)...)
+	m := startVMs(p, p.Console)
+	if m != nil {
 		cmds = append(cmds, m.Commands(p.Console)...)
 	}
-	cmds = append(cmds, hotpatchCommands(p.Console)...)
+	hpCmds, hm := hotpatchCommands(p.Console, m)
+	cmds = append(cmds, hpCmds...)
+	cmds = append(cmds, fixtureStress(hm)...)
 	sh := shell.New(p.Console, p.Console)
 	for _, c := range cmds {
 		if err := sh.Register(c); err != nil {

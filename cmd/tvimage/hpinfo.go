@@ -78,9 +78,9 @@ func hpinfo(path, sym string, stdout io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "hpinfo: build-id %x, %d functions, %d of %d bytes", p.buildID, p.nfuncs, p.used, selfimage.InfoSize)
+	fmt.Fprintf(stdout, "hpinfo: build-id %x, %d functions, %d objects, %d of %d bytes", p.buildID, p.nfuncs, p.nobjs, p.used, selfimage.InfoSize)
 	if p.skipped > 0 {
-		fmt.Fprintf(stdout, " (%d functions with names over %d bytes left out)", p.skipped, selfimage.MaxName)
+		fmt.Fprintf(stdout, " (%d symbols with names over %d bytes or shared left out)", p.skipped, selfimage.MaxName)
 	}
 	fmt.Fprintln(stdout)
 	return nil
@@ -110,8 +110,9 @@ type postLinked struct {
 	off     uint64
 	array   []byte
 	buildID []byte
-	nfuncs  int // symbols in the blob
-	skipped int // functions left out, their names too long
+	nfuncs  int // functions in the blob
+	nobjs   int // data objects in the blob
+	skipped int // symbols left out (imageSymbols)
 	used    int // bytes of the blob before the padding
 }
 
@@ -139,14 +140,14 @@ func postLink(b []byte, sym string) (*postLinked, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs, skipped := funcSymbols(syms)
-	blob, err := selfimage.Encode(uint16(arch), id, funcs)
+	all, nfuncs, nobjs, skipped := imageSymbols(syms)
+	blob, err := selfimage.Encode(uint16(arch), id, all)
 	if err != nil {
 		return nil, err
 	}
 	array := make([]byte, selfimage.InfoSize)
 	copy(array, blob)
-	return &postLinked{off: off, array: array, buildID: id, nfuncs: len(funcs), skipped: skipped, used: len(blob)}, nil
+	return &postLinked{off: off, array: array, buildID: id, nfuncs: nfuncs, nobjs: nobjs, skipped: skipped, used: len(blob)}, nil
 }
 
 // openImage parses the ELF image b and returns the file offset of the info
@@ -252,19 +253,39 @@ func buildID(f *elf.File, b []byte, info uint64) ([]byte, error) {
 	return h.Sum(nil)[:buildIDSize], nil
 }
 
-// funcSymbols returns the STT_FUNC symbols of .symtab with a non-zero
-// size, which is every function the Go linker emits, and how many were
-// left out for names longer than selfimage.MaxName.
-func funcSymbols(syms []elf.Symbol) (funcs []selfimage.Sym, skipped int) {
+// imageSymbols returns what hpinfo stores of .symtab (selfimage doc,
+// "Symbols"): the STT_FUNC symbols with a non-zero size, which is every
+// function the Go linker emits, and the STT_OBJECT symbols of any size
+// whose name is unique. It counts the functions, the objects, and the
+// symbols left out for names longer than selfimage.MaxName or for a name
+// shared by several objects or by an object and a function.
+func imageSymbols(syms []elf.Symbol) (out []selfimage.Sym, nfuncs, nobjs, skipped int) {
+	count := map[string]int{}
 	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Size == 0 {
+		if t := elf.ST_TYPE(s.Info); t == elf.STT_OBJECT || (t == elf.STT_FUNC && s.Size > 0) {
+			count[s.Name]++
+		}
+	}
+	for _, s := range syms {
+		kind := selfimage.Kind(0)
+		switch t := elf.ST_TYPE(s.Info); {
+		case t == elf.STT_FUNC && s.Size > 0:
+			kind = selfimage.Func
+		case t == elf.STT_OBJECT && s.Name != "":
+			kind = selfimage.Object
+		default:
 			continue
 		}
-		if len(s.Name) > selfimage.MaxName {
+		if len(s.Name) > selfimage.MaxName || (kind == selfimage.Object && count[s.Name] > 1) {
 			skipped++
 			continue
 		}
-		funcs = append(funcs, selfimage.Sym{Name: s.Name, Addr: s.Value, Size: s.Size})
+		out = append(out, selfimage.Sym{Name: s.Name, Addr: s.Value, Size: s.Size, Kind: kind})
+		if kind == selfimage.Func {
+			nfuncs++
+		} else {
+			nobjs++
+		}
 	}
-	return funcs, skipped
+	return out, nfuncs, nobjs, skipped
 }

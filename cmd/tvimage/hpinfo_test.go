@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,7 +155,7 @@ func symbolNamed(syms []elf.Symbol, name string) elf.Symbol {
 	return elf.Symbol{}
 }
 
-var hpinfoLine = regexp.MustCompile(`^hpinfo: build-id ([0-9a-f]{40}), (\d+) functions, (\d+) of 524288 bytes\n$`)
+var hpinfoLine = regexp.MustCompile(`^hpinfo: build-id ([0-9a-f]{40}), (\d+) functions, \d+ objects, (\d+) of 524288 bytes\n$`)
 
 func TestHPInfoEndToEnd(t *testing.T) {
 	bin := buildSelfProg(t, "")
@@ -213,12 +214,7 @@ func TestHPInfoEndToEnd(t *testing.T) {
 	if _, err := selfimage.Parse(arr[:n-1]); err == nil {
 		t.Errorf("blob cut at %d bytes parses", n-1)
 	}
-	wantFuncs := 0
-	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Size > 0 && len(s.Name) <= selfimage.MaxName {
-			wantFuncs++
-		}
-	}
+	_, wantFuncs, _, _ := imageSymbols(syms)
 	if nfuncs != strconv.Itoa(wantFuncs) {
 		t.Errorf("%s functions, .symtab has %d", nfuncs, wantFuncs)
 	}
@@ -366,18 +362,28 @@ func TestFileOffset(t *testing.T) {
 	}
 }
 
-func TestFuncSymbols(t *testing.T) {
+func TestImageSymbols(t *testing.T) {
 	fn := elf.ST_INFO(elf.STB_GLOBAL, elf.STT_FUNC)
+	obj := elf.ST_INFO(elf.STB_GLOBAL, elf.STT_OBJECT)
 	long := strings.Repeat("x", selfimage.MaxName+1)
-	funcs, skipped := funcSymbols([]elf.Symbol{
+	got, nf, no, skipped := imageSymbols([]elf.Symbol{
 		{Name: "main.main", Info: fn, Value: 0x1000, Size: 0x40},
 		{Name: "runtime.text", Info: fn, Value: 0x1000, Size: 0},
-		{Name: "main.data", Info: elf.ST_INFO(elf.STB_GLOBAL, elf.STT_OBJECT), Value: 0x9000, Size: 8},
+		{Name: "main.data", Info: obj, Value: 0x9000, Size: 8},
+		{Name: "type:*", Info: obj, Value: 0x8000, Size: 0},
 		{Name: "local.f", Info: elf.ST_INFO(elf.STB_LOCAL, elf.STT_FUNC), Value: 0x1040, Size: 0x10},
 		{Name: long, Info: fn, Value: 0x2000, Size: 0x10},
+		{Name: "dup", Info: obj, Value: 0x9100, Size: 8},
+		{Name: "dup", Info: elf.ST_INFO(elf.STB_LOCAL, elf.STT_OBJECT), Value: 0x9200, Size: 8},
+		{Name: "sect", Info: elf.ST_INFO(elf.STB_LOCAL, elf.STT_SECTION), Value: 0x9300},
 	})
-	want := []selfimage.Sym{{Name: "main.main", Addr: 0x1000, Size: 0x40}, {Name: "local.f", Addr: 0x1040, Size: 0x10}}
-	if len(funcs) != len(want) || funcs[0] != want[0] || funcs[1] != want[1] || skipped != 1 {
-		t.Errorf("funcSymbols: %v, %d skipped", funcs, skipped)
+	want := []selfimage.Sym{
+		{Name: "main.main", Addr: 0x1000, Size: 0x40, Kind: selfimage.Func},
+		{Name: "main.data", Addr: 0x9000, Size: 8, Kind: selfimage.Object},
+		{Name: "type:*", Addr: 0x8000, Size: 0, Kind: selfimage.Object},
+		{Name: "local.f", Addr: 0x1040, Size: 0x10, Kind: selfimage.Func},
+	}
+	if !slices.Equal(got, want) || nf != 2 || no != 2 || skipped != 3 {
+		t.Errorf("imageSymbols: %v, %d funcs, %d objects, %d skipped", got, nf, no, skipped)
 	}
 }

@@ -22,6 +22,14 @@ type Image interface {
 	Symbol(name string) (addr, size uint64, ok bool)
 }
 
+// FuncImage is an Image that tells functions from data objects. Check
+// refuses to replace a symbol of such an image that is not a function
+// (selfimage.Image implements it).
+type FuncImage interface {
+	Image
+	IsFunc(name string) bool
+}
+
 // Check is the CHECK step of a live patch: it decides whether p can be
 // applied to img with its text linked at textAddr, without changing
 // anything. img must not be nil; Check only reads p. It returns nil, or
@@ -36,7 +44,8 @@ type Image interface {
 //     cannot be encoded (amd64: farther than ±2 GiB; arm64: old entry not
 //     8-byte aligned); an old function overlaps the new text or another
 //     old function; or a relocation's result does not fit its field.
-//   - ErrUnknownSymbol: a function or relocation symbol is not in img.
+//   - ErrUnknownSymbol: a function or relocation symbol is not in img, or
+//     a replaced symbol is not a function (when img is a FuncImage).
 //     Symbols resolve in the running image only, never in the payload (see
 //     doc.go, "Relocations").
 //   - ErrBusy: busy(name) is true for a function p replaces. busy reports
@@ -73,6 +82,8 @@ func (p *Payload) Check(img Image, textAddr uint64, busy func(fn string) bool) e
 		switch {
 		case !ok:
 			return fmt.Errorf("payload: %w: function %q", ErrUnknownSymbol, f.Name)
+		case !isFunc(img, f.Name):
+			return fmt.Errorf("payload: %w: %q is a data object of the image, not a function", ErrUnknownSymbol, f.Name)
 		case busy != nil && busy(f.Name):
 			return fmt.Errorf("payload: %w: function %q", ErrBusy, f.Name)
 		case size != f.OldSize:
@@ -97,4 +108,11 @@ func (p *Payload) Check(img Image, textAddr uint64, busy func(fn string) bool) e
 	}
 	_, err := p.Link(img, textAddr)
 	return err
+}
+
+// isFunc reports whether img says name is a function; an Image that
+// cannot tell (not a FuncImage) is taken at its word.
+func isFunc(img Image, name string) bool {
+	fi, ok := img.(FuncImage)
+	return !ok || fi.IsFunc(name)
 }

@@ -34,7 +34,8 @@ var (
 const (
 	Magic = "TVHPINFO"
 	// Version is the only version Parse accepts and Encode writes.
-	Version = 1
+	// Version 2 added the symbol kind (functions and data objects).
+	Version = 2
 
 	HeaderSize = 88 // bytes before the first symbol record
 	RecordSize = 24 // bytes of one symbol record
@@ -51,7 +52,8 @@ const (
 	recAddr    = 0
 	recSize    = 8
 	recNameOff = 16
-	recNameLen = 20
+	recNameLen = 20 // u16
+	recKind    = 22 // u8, then one zero byte
 
 	// MaxBuildID is the size of the build-id field, the longest build-id
 	// a blob holds (payload.MaxBuildID, so any build-id a payload can
@@ -69,12 +71,37 @@ const (
 type Sym struct {
 	Name       string
 	Addr, Size uint64
+	Kind       Kind
+}
+
+// Kind says what a symbol names.
+type Kind uint8
+
+// Symbol kinds (doc.go, "Blob format").
+const (
+	// Func is a function (ELF STT_FUNC): something a payload may replace.
+	Func Kind = 1
+	// Object is a data object (ELF STT_OBJECT), including the linker's
+	// size-0 region symbols such as type:* and go:string.*: something a
+	// payload's relocations may refer to, never replace.
+	Object Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Func:
+		return "func"
+	case Object:
+		return "object"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
 // record is a decoded symbol record; the name is str[off:off+n].
 type record struct {
 	addr, size uint64
 	off, n     uint32
+	kind       Kind
 }
 
 // Image is a parsed blob: the architecture, build-id and function
@@ -126,6 +153,9 @@ func Encode(arch uint16, buildID []byte, syms []Sym) ([]byte, error) {
 		if s.Addr+s.Size < s.Addr {
 			return nil, formatErr("symbol %q: [%#x, +%#x) wraps the address space", s.Name, s.Addr, s.Size)
 		}
+		if s.Kind != Func && s.Kind != Object {
+			return nil, formatErr("symbol %q: kind %v", s.Name, s.Kind)
+		}
 		strsize += uint64(len(s.Name))
 	}
 	total := HeaderSize + uint64(len(sorted))*RecordSize + strsize
@@ -147,7 +177,8 @@ func Encode(arch uint16, buildID []byte, syms []Sym) ([]byte, error) {
 		b = le.AppendUint64(b, s.Addr)
 		b = le.AppendUint64(b, s.Size)
 		b = le.AppendUint32(b, off)
-		b = le.AppendUint32(b, uint32(len(s.Name)))
+		b = le.AppendUint16(b, uint16(len(s.Name)))
+		b = append(b, byte(s.Kind), 0)
 		off += uint32(len(s.Name))
 	}
 	for _, s := range sorted {
@@ -217,7 +248,11 @@ func Parse(blob []byte) (*Image, error) {
 			addr: le.Uint64(rb[recAddr:]),
 			size: le.Uint64(rb[recSize:]),
 			off:  le.Uint32(rb[recNameOff:]),
-			n:    le.Uint32(rb[recNameLen:]),
+			n:    uint32(le.Uint16(rb[recNameLen:])),
+			kind: Kind(rb[recKind]),
+		}
+		if (r.kind != Func && r.kind != Object) || rb[recKind+1] != 0 {
+			return nil, formatErr("symbol %d: kind %v, reserved byte %#x", i, r.kind, rb[recKind+1])
 		}
 		if uint64(r.off) != next {
 			return nil, formatErr("symbol %d: name offset %d, want %d (names are stored in record order)", i, r.off, next)
@@ -242,10 +277,11 @@ func Parse(blob []byte) (*Image, error) {
 		return nil, formatErr("names fill %d of the %d-byte string table", next, strsize)
 	}
 
-	// Symbols of size 0 hold no address; SymbolAt skips them.
+	// Symbols of size 0 hold no address; SymbolAt skips them, and
+	// data objects: it answers for code.
 	img.byAddr = make([]uint32, 0, nsyms)
 	for i, r := range img.recs {
-		if r.size > 0 {
+		if r.size > 0 && r.kind == Func {
 			img.byAddr = append(img.byAddr, uint32(i))
 		}
 	}
@@ -264,16 +300,27 @@ func (img *Image) BuildID() []byte { return bytes.Clone(img.buildID) }
 // Len is the number of symbols.
 func (img *Image) Len() int { return len(img.recs) }
 
-// Symbol returns the address and size of the function called name, and
-// ok = false if the image has none (or name is longer than MaxName). It
-// binary-searches the records and does not allocate.
+// Symbol returns the address and size of the function or data object
+// called name, and ok = false if the image has none (or name is longer
+// than MaxName). It binary-searches the records and does not allocate.
 func (img *Image) Symbol(name string) (addr, size uint64, ok bool) {
+	r, ok := img.lookup(name)
+	return r.addr, r.size, ok
+}
+
+// IsFunc reports whether name is a function of the image: payload.Check
+// refuses to replace anything else.
+func (img *Image) IsFunc(name string) bool {
+	r, ok := img.lookup(name)
+	return ok && r.kind == Func
+}
+
+func (img *Image) lookup(name string) (record, bool) {
 	i, found := sort.Find(len(img.recs), func(i int) int { return strings.Compare(name, img.name(i)) })
 	if !found {
-		return 0, 0, false
+		return record{}, false
 	}
-	r := img.recs[i]
-	return r.addr, r.size, true
+	return img.recs[i], true
 }
 
 // SymbolAt returns the function whose [addr, addr+size) holds pc and the
@@ -299,7 +346,7 @@ func (img *Image) SymbolAt(pc uint64) (name string, off uint64, ok bool) {
 func (img *Image) syms() []Sym {
 	s := make([]Sym, len(img.recs))
 	for i, r := range img.recs {
-		s[i] = Sym{Name: img.name(i), Addr: r.addr, Size: r.size}
+		s[i] = Sym{Name: img.name(i), Addr: r.addr, Size: r.size, Kind: r.kind}
 	}
 	return s
 }

@@ -21,12 +21,12 @@ var le = binary.LittleEndian
 // testSyms is a small symbol table, deliberately not in name order.
 func testSyms() []Sym {
 	return []Sym{
-		{"main.main", 0x1000_2000, 0x120},
-		{"runtime.morestack", 0x1000_0400, 0x60},
-		{"github.com/tamavisor/tamavisor/hv.(*VM).Run", 0x1000_3000, 0x800},
-		{"slices.Sort[go.shape.int]", 0x1000_0000, 0x400},
-		{"type:.eq.[2]interface {}", 0x1000_0460, 0x40},
-		{"ünïcode.λ", 0x1000_4000, 1},
+		{"main.main", 0x1000_2000, 0x120, Func},
+		{"runtime.morestack", 0x1000_0400, 0x60, Func},
+		{"github.com/tamavisor/tamavisor/hv.(*VM).Run", 0x1000_3000, 0x800, Func},
+		{"slices.Sort[go.shape.int]", 0x1000_0000, 0x400, Func},
+		{"type:.eq.[2]interface {}", 0x1000_0460, 0x40, Func},
+		{"ünïcode.λ", 0x1000_4000, 1, Func},
 	}
 }
 
@@ -124,7 +124,7 @@ func TestEncodeDeterministic(t *testing.T) {
 		t.Error("the blob depends on the order of the symbols")
 	}
 	// Header and layout, checked field by field against doc.go.
-	if string(a[:8]) != "TVHPINFO" || le.Uint32(a[8:]) != 1 || le.Uint16(a[12:]) != 62 || le.Uint16(a[14:]) != 20 ||
+	if string(a[:8]) != "TVHPINFO" || le.Uint32(a[8:]) != 2 || le.Uint16(a[12:]) != 62 || le.Uint16(a[14:]) != 20 ||
 		!bytes.Equal(a[16:36], testID) || !allZero(a[36:80]) || le.Uint32(a[80:]) != 6 {
 		t.Errorf("header % x", a[:88])
 	}
@@ -135,7 +135,7 @@ func TestEncodeDeterministic(t *testing.T) {
 	// First record in name order: the hv method.
 	r := a[88:]
 	name := "github.com/tamavisor/tamavisor/hv.(*VM).Run"
-	if le.Uint64(r) != 0x1000_3000 || le.Uint64(r[8:]) != 0x800 || le.Uint32(r[16:]) != 0 || le.Uint32(r[20:]) != uint32(len(name)) ||
+	if le.Uint64(r) != 0x1000_3000 || le.Uint64(r[8:]) != 0x800 || le.Uint32(r[16:]) != 0 || le.Uint16(r[20:]) != uint16(len(name)) || r[22] != 1 || r[23] != 0 ||
 		string(a[88+6*24:][:len(name)]) != name {
 		t.Errorf("first record % x", r[:24])
 	}
@@ -159,7 +159,7 @@ func TestEmptyTable(t *testing.T) {
 }
 
 func TestSymbolAt(t *testing.T) {
-	syms := append(testSyms(), Sym{"zero", 0x1000_5000, 0}, Sym{"top", ^uint64(0) - 0x10, 0x10})
+	syms := append(testSyms(), Sym{"zero", 0x1000_5000, 0, Func}, Sym{"top", ^uint64(0) - 0x10, 0x10, Func})
 	img, err := Parse(mustEncode(t, payload.ArchAMD64, testID, syms))
 	if err != nil {
 		t.Fatal(err)
@@ -211,12 +211,12 @@ func TestEncodeRefusals(t *testing.T) {
 	long := strings.Repeat("n", MaxName)
 	many := make([]Sym, MaxSyms+1)
 	for i := range many {
-		many[i] = Sym{Name: fmt.Sprint(i)}
+		many[i] = Sym{Name: fmt.Sprint(i), Kind: Object}
 	}
 	// Few enough symbols, but their names do not fit.
 	big := make([]Sym, (InfoSize-HeaderSize)/(RecordSize+MaxName)+1)
 	for i := range big {
-		big[i] = Sym{Name: fmt.Sprintf("%0*d", MaxName, i)}
+		big[i] = Sym{Name: fmt.Sprintf("%0*d", MaxName, i), Kind: Func}
 	}
 	for _, c := range []struct {
 		name string
@@ -228,14 +228,14 @@ func TestEncodeRefusals(t *testing.T) {
 		{"arch zero", 0, testID, testSyms()},
 		{"no build-id", payload.ArchAMD64, nil, testSyms()},
 		{"build-id too long", payload.ArchAMD64, make([]byte, MaxBuildID+1), testSyms()},
-		{"duplicate name", payload.ArchAMD64, testID, append(testSyms(), Sym{"main.main", 1, 1})},
+		{"duplicate name", payload.ArchAMD64, testID, append(testSyms(), Sym{"main.main", 1, 1, Func})},
 		{"duplicate same symbol", payload.ArchAMD64, testID, append(testSyms(), testSyms()[0])},
-		{"empty name", payload.ArchAMD64, testID, append(testSyms(), Sym{"", 1, 1})},
-		{"name too long", payload.ArchAMD64, testID, []Sym{{long + "x", 1, 1}}},
-		{"NUL in name", payload.ArchAMD64, testID, []Sym{{"a\x00b", 1, 1}}},
-		{"control byte in name", payload.ArchAMD64, testID, []Sym{{"a\nb", 1, 1}}},
-		{"not UTF-8", payload.ArchAMD64, testID, []Sym{{"a\xffb", 1, 1}}},
-		{"wraps", payload.ArchAMD64, testID, []Sym{{"w", ^uint64(0), 2}}},
+		{"empty name", payload.ArchAMD64, testID, append(testSyms(), Sym{"", 1, 1, Func})},
+		{"name too long", payload.ArchAMD64, testID, []Sym{{long + "x", 1, 1, Func}}},
+		{"NUL in name", payload.ArchAMD64, testID, []Sym{{"a\x00b", 1, 1, Func}}},
+		{"control byte in name", payload.ArchAMD64, testID, []Sym{{"a\nb", 1, 1, Func}}},
+		{"not UTF-8", payload.ArchAMD64, testID, []Sym{{"a\xffb", 1, 1, Func}}},
+		{"wraps", payload.ArchAMD64, testID, []Sym{{"w", ^uint64(0), 2, Func}}},
 		{"too many", payload.ArchAMD64, testID, many},
 		{"too big", payload.ArchAMD64, testID, big},
 	} {
@@ -244,7 +244,7 @@ func TestEncodeRefusals(t *testing.T) {
 		}
 	}
 	// The limits themselves are accepted.
-	if _, err := Encode(uint16(payload.ArchAMD64), testID, []Sym{{long, 1, 1}, {"t", ^uint64(0) - 1, 1}}); err != nil {
+	if _, err := Encode(uint16(payload.ArchAMD64), testID, []Sym{{long, 1, 1, Func}, {"t", ^uint64(0) - 1, 1, Func}}); err != nil {
 		t.Errorf("name of MaxName bytes, symbol ending at 2^64-1: %v", err)
 	}
 	fit := big[:len(big)-1]
@@ -305,7 +305,11 @@ func TestParseRefusals(t *testing.T) {
 		{"truncated strtab", func(b []byte) []byte { return b[:len(b)-1] }, ErrFormat},
 		{"longer than InfoSize", func(b []byte) []byte { return append(b, make([]byte, InfoSize)...) }, ErrFormat},
 		{"version 0", set32(offVersion, 0), ErrVersion},
-		{"version 2", set32(offVersion, 2), ErrVersion},
+		{"version 1", set32(offVersion, 1), ErrVersion},
+		{"version 3", set32(offVersion, 3), ErrVersion},
+		{"kind 0", func(b []byte) []byte { b[HeaderSize+recKind] = 0; return b }, ErrFormat},
+		{"kind 3", func(b []byte) []byte { b[HeaderSize+recKind] = 3; return b }, ErrFormat},
+		{"kind reserved byte", func(b []byte) []byte { b[HeaderSize+recKind+1] = 1; return b }, ErrFormat},
 		{"unknown arch", set16(offArch, 3), ErrFormat},
 		{"build-id length 0", set16(offBuildIDLn, 0), ErrFormat},
 		{"build-id length 65", set16(offBuildIDLn, MaxBuildID+1), ErrFormat},
@@ -321,19 +325,19 @@ func TestParseRefusals(t *testing.T) {
 		}, ErrFormat},
 		{"trailing garbage", func(b []byte) []byte { return append(b, 0, 0, 1) }, ErrFormat},
 		{"name offset outside", set32(rec(n-1, recNameOff), 1<<20), ErrFormat},
-		{"name length outside", set32(rec(n-1, recNameLen), 1<<20), ErrFormat},
+		{"name length outside", set16(rec(n-1, recNameLen), MaxName), ErrFormat},
 		{"name offset not in order", set32(rec(1, recNameOff), 0), ErrFormat},
 		{"empty name", func(b []byte) []byte {
 			// Move record 0's bytes to record 1 so the offsets still add up.
-			l := le.Uint32(b[rec(0, recNameLen):])
-			le.PutUint32(b[rec(0, recNameLen):], 0)
+			l := le.Uint16(b[rec(0, recNameLen):])
+			le.PutUint16(b[rec(0, recNameLen):], 0)
 			le.PutUint32(b[rec(1, recNameOff):], 0)
-			le.PutUint32(b[rec(1, recNameLen):], le.Uint32(b[rec(1, recNameLen):])+l)
+			le.PutUint16(b[rec(1, recNameLen):], le.Uint16(b[rec(1, recNameLen):])+l)
 			return b
 		}, ErrFormat},
 		{"unsorted", func(b []byte) []byte { return swapRecords(b, 0, 1) }, ErrFormat},
 		{"duplicate name", func(b []byte) []byte {
-			bb := mustEncode(t, payload.ArchAMD64, testID, []Sym{{"aa", 1, 1}, {"ab", 2, 2}})
+			bb := mustEncode(t, payload.ArchAMD64, testID, []Sym{{"aa", 1, 1, Func}, {"ab", 2, 2, Func}})
 			bb[len(bb)-1] = 'a'
 			return bb
 		}, ErrFormat},

@@ -39,7 +39,7 @@
 //
 //	offset  size      field
 //	0       8         magic, the ASCII bytes "TVHPINFO"
-//	8       4         u32 version, 1
+//	8       4         u32 version, 2
 //	12      2         u16 arch: the image's ELF e_machine, 62 (EM_X86_64)
 //	                  or 183 (EM_AARCH64), as payload.Arch
 //	14      2         u16 build-id length, 1..MaxBuildID (64)
@@ -58,7 +58,10 @@
 //	0       8     u64 addr, the symbol's address (st_value)
 //	8       8     u64 size, its size in bytes (st_size)
 //	16      4     u32 name offset in the string table
-//	20      4     u32 name length, 1..MaxName bytes
+//	20      2     u16 name length, 1..MaxName bytes
+//	22      1     u8 kind: 1 a function (STT_FUNC), 2 a data object
+//	              (STT_OBJECT, including size-0 region symbols)
+//	23      1     zero
 //
 // The encoding is canonical, so Parse accepts exactly what Encode writes
 // plus zero padding:
@@ -99,7 +102,12 @@
 //
 // # Symbols
 //
-// hpinfo stores the STT_FUNC entries of .symtab with a non-zero size: the
-// Go linker marks every text symbol STT_FUNC. A function whose name is
-// longer than MaxName is left out: no payload could name it.
+// hpinfo stores the STT_FUNC entries of .symtab with a non-zero size (the
+// Go linker marks every text symbol STT_FUNC), which payloads replace,
+// and the STT_OBJECT entries of any size, which payload relocations refer
+// to: global variables, and the linker's size-0 region symbols (type:*,
+// go:string.*) whose offsets mkpatch proves unchanged. A symbol whose
+// name is longer than MaxName is left out: no payload could name it. Of
+// objects sharing one name (static symbols of different packages), all
+// are left out: a relocation could not say which one it means.
 package selfimage

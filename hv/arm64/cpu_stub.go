@@ -12,6 +12,7 @@ package arm64
 const hostOnly = "arm64: CPU instruction called on a host build"
 
 func halt()                             { panic(hostOnly) }
+func sync_code(alias, exec, n uint64)   { panic(hostOnly) }
 func read_currentel() uint64            { panic(hostOnly) }
 func read_mpidr() uint64                { panic(hostOnly) }
 func read_id_aa64mmfr0() uint64         { panic(hostOnly) }

@@ -23,12 +23,16 @@ var (
 //
 // ram is the hypervisor's RAM (runtime.MemRegion), tables a page-aligned
 // range inside it, outside the image, reserved for translation tables,
-// and devices the MMIO windows to map as Device memory.
-func EarlyInit(ram hv.Region, tables hv.Region, devices []hv.Region) {
+// devices the MMIO windows to map as Device memory, and code a
+// page-aligned range inside ram, outside the image and below it, for
+// live-patch code (mapped read-only and executable, like the text, with
+// a writable alias: HypervisorMap).
+func EarlyInit(ram hv.Region, tables hv.Region, code hv.Region, devices []hv.Region) {
 	cntfrq = read_cntfrq()
 
 	textStart, textEnd := runtime.TextRegion()
-	n, err := HypervisorMap(&earlyMaps, ram, hv.PA(textStart), hv.PA(textEnd), devices)
+	exec := [2]hv.Region{code, {Name: "text", Kind: hv.RAM, Base: hv.PA(textStart), Size: uint64(textEnd - textStart)}}
+	n, err := HypervisorMap(&earlyMaps, ram, exec[:], devices)
 	if err != nil {
 		early("EL2 memory map", err)
 	}
@@ -38,14 +42,22 @@ func EarlyInit(ram hv.Region, tables hv.Region, devices []hv.Region) {
 	}
 	for i := 0; i < n; i++ {
 		m := &earlyMaps[i]
-		if err := earlyTable.Map(hv.IdentityVA(m.PA), m.PA, m.Size, m.Attr); err != nil {
+		va := m.VA
+		if va == 0 {
+			va = hv.IdentityVA(m.PA)
+		}
+		if err := earlyTable.Map(va, m.PA, m.Size, m.Attr); err != nil {
 			early("EL2 translation table", err)
 		}
 	}
 	write_mair_el2(MAIRValue)
 	write_tcr_el2(TCRValue(earlyTable.T0SZ(), read_id_aa64mmfr0()))
 	enable_mmu_el2(uint64(earlyTable.Root))
+	codeArena = code
 }
+
+// codeArena is the live-patch code range EarlyInit mapped.
+var codeArena hv.Region
 
 // TablePages reports how many translation-table pages EarlyInit used.
 func TablePages() int { return int(earlyAlloc.Next-earlyTable.Root)/hv.PageSize + 1 }

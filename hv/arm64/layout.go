@@ -5,36 +5,52 @@ package arm64
 
 import "github.com/tamavisor/tamavisor/hv"
 
-// Mapping is one range of the hypervisor's identity map.
+// Mapping is one range of the hypervisor's EL2 map: PA mapped at VA, or
+// at the identity address when VA is zero.
 type Mapping struct {
 	PA   hv.PA
 	Size uint64
 	Attr Attr
+	VA   hv.VA
 }
 
 // MaxMappings bounds the number of ranges HypervisorMap produces: one per
-// device window, plus at most three for RAM (before, text, after).
+// device window, plus at most three per executable range for RAM and
+// its alias.
 const MaxMappings = 32
 
-// HypervisorMap computes tamavisor's EL2 identity map: every device window
-// as Device memory, read/write, never executable; hypervisor RAM as Normal
-// cacheable memory, read/write and never executable, except the text
-// segment [textStart, textEnd) (rounded out to pages), which is
-// read-only and executable (W^X). The page at address 0 is never mapped,
-// so null-pointer accesses fault.
+// CodeAlias is the distance between an executable range's identity
+// address and its writable alias (HypervisorMap): live patching writes
+// code through PA+CodeAlias, never through the read-only, executable
+// identity mapping. It lies above every RAM address the boards use and
+// inside the 39-bit VA space.
+const CodeAlias = 0x40_0000_0000
+
+// HypervisorMap computes tamavisor's EL2 map:
+//
+//   - every device window as Device memory, read/write, never executable;
+//   - hypervisor RAM as Normal cacheable memory, read/write and never
+//     executable, except the executable ranges exec (the text segment and
+//     the live-patch code arena), rounded out to pages, which are
+//     read-only and executable (W^X);
+//   - each executable range again at PA+CodeAlias, read/write and never
+//     executable: the only way to change code.
+//
+// exec must be sorted, disjoint after rounding, and inside ram. The page
+// at address 0 is never mapped, so null-pointer accesses fault.
 //
 // It fills out and returns the number used, allocating nothing, because
 // it runs in hwinit0 before the Go runtime.
-func HypervisorMap(out *[MaxMappings]Mapping, ram hv.Region, textStart, textEnd hv.PA, devices []hv.Region) (int, error) {
+func HypervisorMap(out *[MaxMappings]Mapping, ram hv.Region, exec []hv.Region, devices []hv.Region) (int, error) {
 	n := 0
-	add := func(pa hv.PA, size uint64, a Attr) error {
-		if size == 0 {
+	add := func(m Mapping) error {
+		if m.Size == 0 {
 			return nil
 		}
 		if n == MaxMappings {
 			return ErrRange
 		}
-		out[n] = Mapping{PA: pa, Size: size, Attr: a}
+		out[n] = m
 		n++
 		return nil
 	}
@@ -46,23 +62,33 @@ func HypervisorMap(out *[MaxMappings]Mapping, ram hv.Region, textStart, textEnd 
 		if end <= base {
 			continue
 		}
-		if err := add(base, uint64(end-base), Attr{Type: Device, Writable: true}); err != nil {
+		if err := add(Mapping{PA: base, Size: uint64(end - base), Attr: Attr{Type: Device, Writable: true}}); err != nil {
 			return 0, err
 		}
 	}
-	ts, te := roundDown(textStart), roundUp(textEnd)
 	rs, re := ram.Base, ram.End()
-	if ts < rs || te > re || te <= ts || !rs.PageAligned() || !re.PageAligned() {
+	if !rs.PageAligned() || !re.PageAligned() || len(exec) == 0 {
 		return 0, ErrRange
 	}
 	rw := Attr{Type: Normal, Writable: true}
-	if err := add(rs, uint64(ts-rs), rw); err != nil {
-		return 0, err
+	next := rs // start of the RAM not yet mapped
+	for _, x := range exec {
+		xs, xe := roundDown(x.Base), roundUp(x.End())
+		if xs < next || xe > re || xe <= xs || uint64(xe)+CodeAlias < uint64(xe) {
+			return 0, ErrRange
+		}
+		if err := add(Mapping{PA: next, Size: uint64(xs - next), Attr: rw}); err != nil {
+			return 0, err
+		}
+		if err := add(Mapping{PA: xs, Size: uint64(xe - xs), Attr: Attr{Type: Normal, Executable: true}}); err != nil {
+			return 0, err
+		}
+		if err := add(Mapping{PA: xs, Size: uint64(xe - xs), Attr: rw, VA: hv.VA(uint64(xs) + CodeAlias)}); err != nil {
+			return 0, err
+		}
+		next = xe
 	}
-	if err := add(ts, uint64(te-ts), Attr{Type: Normal, Executable: true}); err != nil {
-		return 0, err
-	}
-	if err := add(te, uint64(re-te), rw); err != nil {
+	if err := add(Mapping{PA: next, Size: uint64(re - next), Attr: rw}); err != nil {
 		return 0, err
 	}
 	return n, nil

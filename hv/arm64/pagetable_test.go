@@ -132,13 +132,18 @@ func TestHypervisorMapQEMUVirt(t *testing.T) {
 	var maps [MaxMappings]Mapping
 	ram := hv.Region{Name: "hv", Kind: hv.RAM, Base: 0x4000_0000, Size: 0x2000_0000}
 	devices := []hv.Region{{Name: "low-io", Kind: hv.MMIO, Base: 0, Size: 0x4000_0000}}
-	n, err := HypervisorMap(&maps, ram, 0x4001_0000, 0x4012_3456, devices)
+	exec := []hv.Region{{Name: "patch-code", Base: 0x4000_8000, Size: 0x8000}, {Name: "text", Base: 0x4001_0000, Size: 0x11_3456}}
+	n, err := HypervisorMap(&maps, ram, exec, devices)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tbl, mem, _ := newTestTable(t, 32, 39)
 	for _, m := range maps[:n] {
-		if err := tbl.Map(hv.IdentityVA(m.PA), m.PA, m.Size, m.Attr); err != nil {
+		va := m.VA
+		if va == 0 {
+			va = hv.IdentityVA(m.PA)
+		}
+		if err := tbl.Map(va, m.PA, m.Size, m.Attr); err != nil {
 			t.Fatalf("map %+v: %v", m, err)
 		}
 	}
@@ -151,8 +156,12 @@ func TestHypervisorMapQEMUVirt(t *testing.T) {
 		if !ok {
 			return
 		}
-		if pa != hv.IdentityPA(va) {
-			t.Errorf("%v -> %v, not identity", va, pa)
+		wantPA := hv.IdentityPA(va)
+		if uint64(va) >= CodeAlias {
+			wantPA = hv.PA(uint64(va) - CodeAlias)
+		}
+		if pa != wantPA {
+			t.Errorf("%v -> %v, want %v", va, pa, wantPA)
 		}
 		if d.Attr() != want {
 			t.Errorf("%v attr %+v, want %+v", va, d.Attr(), want)
@@ -166,12 +175,20 @@ func TestHypervisorMapQEMUVirt(t *testing.T) {
 	check(0x1000, true, dev)
 	check(0x0900_0000, true, dev) // PL011
 	check(0x0800_0000, true, dev) // GICD
-	check(0x4000_0000, true, rw)  // page tables, before text
+	check(0x4000_0000, true, rw)  // page tables, before the code arena
+	check(0x4000_8000, true, rx)  // live-patch code arena
+	check(0x4000_f000, true, rx)
 	check(0x4001_0000, true, rx)
 	check(0x4012_3000, true, rx) // last partial text page
 	check(0x4012_4000, true, rw)
 	check(0x5fff_f000, true, rw)
 	check(0x6000_0000, false, Attr{})
+	// The writable, never-executable aliases of both executable ranges,
+	// and nothing else there.
+	check(CodeAlias+0x4000_7000, false, Attr{})
+	check(CodeAlias+0x4000_8000, true, rw)
+	check(CodeAlias+0x4012_3000, true, rw)
+	check(CodeAlias+0x4012_4000, false, Attr{})
 	if mem.Stray != 0 {
 		t.Errorf("%d stray accesses", mem.Stray)
 	}
@@ -180,7 +197,14 @@ func TestHypervisorMapQEMUVirt(t *testing.T) {
 func TestHypervisorMapRejectsTextOutsideRAM(t *testing.T) {
 	var maps [MaxMappings]Mapping
 	ram := hv.Region{Base: 0x4000_0000, Size: 0x100_0000}
-	if _, err := HypervisorMap(&maps, ram, 0x3000_0000, 0x4000_1000, nil); !errors.Is(err, ErrRange) {
-		t.Errorf("got %v", err)
+	for _, exec := range [][]hv.Region{
+		{{Base: 0x3000_0000, Size: 0x1000_1000}}, // outside RAM
+		nil,                                      // no text
+		{{Base: 0x4000_2000, Size: 0x1000}, {Base: 0x4000_1000, Size: 0x1000}}, // unsorted
+		{{Base: 0x4000_1000, Size: 0x1800}, {Base: 0x4000_2000, Size: 0x1000}}, // overlapping once rounded
+	} {
+		if _, err := HypervisorMap(&maps, ram, exec, nil); !errors.Is(err, ErrRange) {
+			t.Errorf("%v: got %v", exec, err)
+		}
 	}
 }

@@ -19,6 +19,9 @@ func tlb_sync()
 func ack_irq() uint64
 func eoi_irq(intid uint64)
 
+// codemem_arm64.s
+func sync_code(alias, exec, n uint64)
+
 // smp_arm64.s
 func snapshot_el2(s *el2State)
 func sev()

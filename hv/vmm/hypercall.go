@@ -3,6 +3,8 @@
 
 package vmm
 
+import "fmt"
+
 // The tamavisor hypercall ABI, the same on every architecture (HVC #0 on
 // arm64, VMMCALL/VMCALL on amd64). It follows the SMC Calling Convention
 // (ARM DEN0028) register usage: function ID in x0/rax, arguments in
@@ -62,10 +64,40 @@ func (vm *VM) Hypercall(vcpu int, regs *[4]uint64) HypercallResult {
 		regs[0] = uint64(vcpu)
 		regs[1] = uint64(vm.ID)
 	default:
+		if fn := extraHypercalls[regs[0]]; fn != nil {
+			fn(vm, vcpu, regs)
+			break
+		}
 		vm.Stats.BadHypercalls++
 		regs[0] = SMCCC_NOT_SUPPORTED
 	}
 	return HCContinue
+}
+
+// extraHypercalls are function IDs added by RegisterHypercall.
+var extraHypercalls = map[uint64]func(vm *VM, vcpu int, regs *[4]uint64){}
+
+// HC_FIXTURE_FIRST and HC_FIXTURE_LAST bound the function IDs that
+// RegisterHypercall accepts: the top of the vendor range, kept for test
+// fixtures (the hotpatch test image's buggy function).
+const (
+	HC_FIXTURE_FIRST = 0xC600_FF00
+	HC_FIXTURE_LAST  = 0xC600_FFFF
+)
+
+// RegisterHypercall adds function fid, in [HC_FIXTURE_FIRST,
+// HC_FIXTURE_LAST], to the ABI. It must be called before any VM runs
+// (from an init function or main): the table is not locked. fn gets the
+// registers as Hypercall does and must treat them as untrusted.
+func RegisterHypercall(fid uint64, fn func(vm *VM, vcpu int, regs *[4]uint64)) error {
+	switch {
+	case fid < HC_FIXTURE_FIRST || fid > HC_FIXTURE_LAST:
+		return fmt.Errorf("vmm: hypercall %#x outside the fixture range [%#x, %#x]", fid, HC_FIXTURE_FIRST, HC_FIXTURE_LAST)
+	case fn == nil || extraHypercalls[fid] != nil:
+		return fmt.Errorf("vmm: hypercall %#x: nil or registered twice", fid)
+	}
+	extraHypercalls[fid] = fn
+	return nil
 }
 
 func (vm *VM) hcConsoleWrite(ipa, n uint64) uint64 {

@@ -85,6 +85,11 @@ type Manager struct {
 	// Rejected lists the manifest problems found at boot, one line per
 	// rejected VM (or one for an unparsable manifest).
 	Rejected []string
+
+	// Quiescing (Quiesce): while paused is set no scheduler starts a
+	// slice; inSlice counts the slices under way on every CPU.
+	paused  atomic.Bool
+	inSlice atomic.Int32
 }
 
 // New creates the manager and a VM for every valid manifest entry. A VM
@@ -324,6 +329,10 @@ func (m *Manager) RunOnce(pcpu int) {
 		if !vm.Spec.UsesCPU(pcpu) {
 			continue
 		}
+		if !m.enterSlice() {
+			runtime.Gosched()
+			continue
+		}
 		vm.mu.Lock()
 		if vm.State == Running {
 			vm.feedInput()
@@ -334,6 +343,7 @@ func (m *Manager) RunOnce(pcpu int) {
 			}
 		}
 		vm.mu.Unlock()
+		m.inSlice.Add(-1)
 		// Let the other CPUs' schedulers (and the shell) in between
 		// VMs: their exits are handled on this goroutine's CPU too.
 		runtime.Gosched()
@@ -349,4 +359,51 @@ func (m *Manager) RunOnce(pcpu int) {
 			time.Sleep(d)
 		}
 	}
+}
+
+// ErrQuiesceTimeout is Quiesce's error when a slice did not end in time.
+var ErrQuiesceTimeout = errors.New("vmm: vCPUs did not all exit within the quiesce timeout")
+
+// enterSlice counts a slice in unless the world is being stopped.
+func (m *Manager) enterSlice() bool {
+	if m.paused.Load() {
+		return false
+	}
+	m.inSlice.Add(1)
+	if m.paused.Load() { // Quiesce started between the two loads
+		m.inSlice.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Quiesce stops the world for a live patch (Xen's livepatch rendezvous):
+// no scheduler starts another vCPU slice, and Quiesce waits until every
+// slice under way on any physical CPU has ended, so every vCPU has exited
+// to the hypervisor and is between runs. Slices are bounded by Quantum
+// (each run carries its deadline, and an AP's run its own timer), so this
+// takes at most about one Quantum unless a CPU is stuck.
+//
+// It returns resume, which lets the schedulers go on, and how long the
+// wait took. If the slices do not all end within timeout it resumes them
+// itself and returns ErrQuiesceTimeout; nothing has been stopped then.
+// The caller runs the stopped-world work on the boot CPU without
+// yielding (tamavisor runs Go code on the boot CPU only, so no other
+// goroutine runs until it does).
+func (m *Manager) Quiesce(timeout time.Duration) (resume func(), wait time.Duration, err error) {
+	if !m.paused.CompareAndSwap(false, true) {
+		return nil, 0, errors.New("vmm: a quiesce is already under way")
+	}
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for m.inSlice.Load() != 0 {
+		if time.Now().After(deadline) {
+			m.paused.Store(false)
+			return nil, time.Since(start), fmt.Errorf("%w (%v, %d slices still running)", ErrQuiesceTimeout, timeout, m.inSlice.Load())
+		}
+		// The slices under way are goroutines on this CPU waiting for
+		// their AP or for their VM lock: let them finish.
+		runtime.Gosched()
+	}
+	return func() { m.paused.Store(false) }, time.Since(start), nil
 }

@@ -46,12 +46,17 @@ const (
 
 // Hypervisor RAM layout. QEMU puts the device tree at the bottom of RAM
 // for ELF images, so the first MiB is left alone; the EL2 translation
-// tables follow; the image is linked at 0x40200000 (Makefile: -T).
+// tables (512 KiB) and the live-patch code arena (512 KiB) follow; the
+// image is linked at 0x40210000 (Makefile: -T).
 const (
 	ramStart       = RAM_BASE
 	ramSizeHV      = 0x1000_0000 // 256 MiB for the hypervisor
 	tablesBase     = RAM_BASE + 0x10_0000
-	tablesSize     = 0x10_0000
+	tablesSize     = 0x8_0000
+	// codeBase is the live-patch code arena: below the image and within
+	// the ±128 MiB a BL from payload code reaches (hv/arm64.EarlyInit).
+	codeBase = tablesBase + tablesSize
+	codeSize = 0x8_0000
 	ramStackOffset = 0x100
 )
 
@@ -82,6 +87,7 @@ func hwinit0() {
 	arm64.EarlyInit(
 		hv.Region{Name: "hypervisor", Kind: hv.RAM, Base: ramStart, Size: ramSizeHV},
 		hv.Region{Name: "el2-tables", Kind: hv.RAM, Base: tablesBase, Size: tablesSize},
+		hv.Region{Name: "patch-code", Kind: hv.RAM, Base: codeBase, Size: codeSize},
 		lowIO[:])
 }
 

@@ -86,6 +86,16 @@ func main() {
 	fmt.Printf("GUEST-TEST testguest TOTAL#%d SUCCESS#%d FAIL#%d\n", total, total-failed, failed)
 	benchNullHVC()
 	runtime.GC()
+	// On a live-patch test image, keep asking the fixture (every 100 ms,
+	// yielding in between) so the test sees a patch change its answer.
+	if _, _, ok := hpfixProbe(hvc); ok {
+		hpfixWatch(hvc, func() {
+			until := cntvct() + cntfrq()/10
+			for cntvct() < until {
+				hvc(hcYield, 0, 0, 0)
+			}
+		})
+	}
 	// Idle with interrupts masked and the timer off: WFI blocks the
 	// vCPU in the hypervisor until the VM is reset.
 	irqDisable()

@@ -180,9 +180,18 @@ func main() {
 		lidtEmpty()
 		ud2()
 	}
-	// Idle: a 10 ms heartbeat, each tick a HLT wake-up.
+	// Idle: a 10 ms heartbeat, each tick a HLT wake-up. On a live-patch
+	// test image, ask the fixture every 10 ticks so the test sees a
+	// patch change its answer.
 	wrmsr(msrLVTTimer, vecTimer|lvtPeriodic)
 	wrmsr(msrTimerInit, 10_000_000)
+	if _, _, ok := hpfixProbe(hc); ok {
+		hpfixWatch(hc, func() {
+			for i := 0; i < 10; i++ {
+				stiHlt()
+			}
+		})
+	}
 	for {
 		stiHlt()
 	}

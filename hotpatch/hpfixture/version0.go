@@ -1,0 +1,72 @@
+// hotpatch/hpfixture: the live-patch test fixture (build tag hpfixture).
+// SPDX-License-Identifier: BSD-3-Clause
+
+//go:build hpfixture && !hpfix1 && !hpfix2
+
+package hpfixture
+
+import "runtime"
+
+// Version is this build's fixture version (0).
+//
+//go:noinline
+func Version() int { return 0 }
+
+// Checksum is Adler-32 (RFC 1950 section 8.2) of b.
+//
+//go:noinline
+func Checksum(b []byte) uint64 {
+	a, s := uint64(1), uint64(0)
+	// The bug: the last byte is left out.
+	for i := 0; i+1 < len(b); i++ {
+		a = (a + uint64(b[i])) % 65521
+		s = (s + a) % 65521
+	}
+	return s<<16 | a
+}
+
+func walkMult(v int) uint64 {
+	switch v {
+	case 1:
+		return 37
+	case 2:
+		return 41
+	}
+	return 31
+}
+
+// Walk recurses depth levels, allocating a node per level that stays
+// live across the recursive call and holding acc, a pointer into the
+// outermost caller's frame; every 64 levels it runs the collector. It
+// returns the sum expectWalk computes.
+//
+//go:noinline
+func Walk(depth int, seed uint64, acc *uint64) uint64 {
+	return walk(nil, depth, depth, seed, acc)
+}
+
+//go:noinline
+func walk(prev *node, top, depth int, seed uint64, acc *uint64) uint64 {
+	if depth == 0 {
+		// Check the chain: every node still holds what was put there.
+		n := 0
+		for p := prev; p != nil; p = p.prev {
+			if len(p.pad) != 48 || p.pad[47] != byte(p.depth) {
+				return 0
+			}
+			n++
+		}
+		if n != top {
+			return 0
+		}
+		return *acc + uint64(top)
+	}
+	seed = seed*31 + uint64(depth)
+	nd := &node{prev: prev, depth: depth, val: seed, pad: make([]byte, 48)}
+	nd.pad[47] = byte(depth)
+	if depth%64 == 0 {
+		runtime.GC()
+	}
+	*acc += nd.val ^ uint64(depth)
+	return walk(nd, top, depth-1, seed, acc)
+}
