@@ -61,7 +61,7 @@ QEMU_qemu-q35-amd64  := qemu-system-x86_64 -M q35 -accel tcg -cpu max -m 1024 -s
 DEBIAN_PACKAGES := qemu-system-arm qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common \
 	xorriso mtools ovmf qemu-efi-aarch64 bochs bochsbios binutils binutils-aarch64-linux-gnu
 
-.PHONY: check-vmx vmx-iso iso efi all images image qemu test check integration deps toolchain clean guests bundle linux-guest deps-debian
+.PHONY: hpfix check-vmx vmx-iso iso efi all images image qemu test check integration deps toolchain clean guests bundle linux-guest deps-debian
 
 all: images
 
@@ -140,16 +140,37 @@ $(HOTPATCH_KEY).pub:
 # After linking, tvimage hpinfo writes the image's build-id and function
 # symbols into it (hotpatch/selfimage), before the board's own post-link
 # step, so every image made from the link output carries them.
+IMAGE_DIR  ?= $(BUILD)/$(BOARD)
+EXTRA_TAGS ?=
 image: toolchain bundle $(HOTPATCH_KEY).pub
 	@test -n "$(GOARCH_$(BOARD))" || { echo "unknown BOARD=$(BOARD) (have: $(TIER1_BOARDS))" >&2; exit 2; }
-	@mkdir -p $(BUILD)/$(BOARD)
+	@mkdir -p $(IMAGE_DIR)
 	GOOS=tamago GOARCH=$(GOARCH_$(BOARD)) $(TAMAGO) build -trimpath \
-		-tags $(TAGS_$(BOARD)) \
+		-tags $(TAGS_$(BOARD))$(if $(EXTRA_TAGS),$(comma)$(EXTRA_TAGS)) \
 		-ldflags "-T $(TEXT_$(BOARD)) -R 0x1000 -X $(PKG)/hv.Version=$(VERSION) -X $(PKG)/hv.Revision=$(REV) -X main.hotpatchKeys=$(KEYS_ARG)" \
-		-o $(BUILD)/$(BOARD)/tamavisor.elf.link ./cmd/tamavisor
-	$(HOSTGO) run ./cmd/tvimage hpinfo $(BUILD)/$(BOARD)/tamavisor.elf.link
-	$(call POSTLINK_$(BOARD),$(BUILD)/$(BOARD)/tamavisor.elf)
-	@echo "image: $(BUILD)/$(BOARD)/tamavisor.elf"
+		-o $(IMAGE_DIR)/tamavisor.elf.link ./cmd/tamavisor
+	$(HOSTGO) run ./cmd/tvimage hpinfo $(IMAGE_DIR)/tamavisor.elf.link
+	$(call POSTLINK_$(BOARD),$(IMAGE_DIR)/tamavisor.elf)
+	@echo "image: $(IMAGE_DIR)/tamavisor.elf"
+
+# Live-patch test images and payloads (ci/hotpatch_apply_test.go, run
+# with TAMAVISOR_HPFIX=1; not yet part of make check, because mkpatch
+# build does not yet build these payloads: see issue 6): for each
+# board, the hpfixture image in three versions (hotpatch/hpfixture: v0
+# runs, with the bug; v1 and v2 are fixed builds of the same tree), and
+# the payloads cmd/mkpatch builds from them, signed with the build's key.
+comma := ,
+HPFIX := $(BUILD)/hpfix
+hpfix:
+	@set -e; for b in $(TIER1_BOARDS); do \
+		$(MAKE) --no-print-directory image BOARD=$$b EXTRA_TAGS=hpfixture IMAGE_DIR=$(HPFIX)/$$b/v0; \
+		$(MAKE) --no-print-directory image BOARD=$$b EXTRA_TAGS=hpfixture,hpfix1 IMAGE_DIR=$(HPFIX)/$$b/v1; \
+		$(MAKE) --no-print-directory image BOARD=$$b EXTRA_TAGS=hpfixture,hpfix2 IMAGE_DIR=$(HPFIX)/$$b/v2; \
+		for v in v1 v2; do \
+			$(HOSTGO) run ./cmd/mkpatch build -old $(HPFIX)/$$b/v0/tamavisor.elf.link -new $(HPFIX)/$$b/$$v/tamavisor.elf.link \
+				-name hpfix-$$v -k $(HOTPATCH_KEY).key -o $(HPFIX)/$$b/hpfix-$$v.tvp; \
+		done; \
+	done
 
 # GRUB rescue ISO (BIOS and UEFI) for qemu-q35-amd64: the image with and
 # without the EFI boot services tag, the amd64 manifest as a module, and
@@ -217,6 +238,14 @@ test:
 	$(HOSTGO) vet ./...
 	GOOS=linux $(HOSTGO) build ./...
 	$(HOSTGO) test -race ./...
+	for t in hpfixture hpfixture,hpfix1 hpfixture,hpfix2; do $(HOSTGO) test -tags $$t ./hotpatch/hpfixture/ || exit 1; done
+	@# The runtime-module registration mirrors Go 1.25's runtime: its
+	@# test runs on the host with the TamaGo compiler (GOOS=linux), with
+	@# the symbol table kept so the test can read its own metadata.
+	@if [ -x "$(TAMAGO)" ]; then \
+		echo "GOOS=linux $(TAMAGO) test -ldflags=-s=false ./hotpatch/gomodule/"; \
+		GOTOOLCHAIN=local GOOS=linux $(TAMAGO) test -count=1 -ldflags=-s=false ./hotpatch/gomodule/; \
+	else echo "SKIPPED hotpatch/gomodule runtime test: no TamaGo compiler at $(TAMAGO) (make toolchain)"; fi
 
 # Image tests: when the TamaGo compiler is absent and cannot be
 # installed, say so in one line and still pass the host tests. A compiler
