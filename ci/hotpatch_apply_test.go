@@ -30,25 +30,15 @@ const (
 func (s *session) waitGuestLog(vm, re string, timeout time.Duration) []string {
 	s.t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(timeout)
-	for {
-		s.send("vm log --json " + vm)
-		js := s.line(`^\{"log":.*\}$`, cmdTimeout)[0]
-		s.prompt()
-		var out struct {
-			Log string `json:"log"`
+	var last []string
+	s.pollGuestLog(vm, fmt.Sprintf("no %q in the log", re), timeout, func(log string) bool {
+		m := rx.FindAllStringSubmatch(log, -1)
+		if len(m) > 0 {
+			last = m[len(m)-1]
 		}
-		if err := json.Unmarshal([]byte(js), &out); err != nil {
-			s.t.Fatalf("vm log --json: %v in %q", err, js)
-		}
-		if m := rx.FindAllStringSubmatch(out.Log, -1); len(m) > 0 {
-			return m[len(m)-1]
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s: no %q in the log after %v; log:\n%s", vm, re, timeout, out.Log)
-		}
-		time.Sleep(2 * time.Second)
-	}
+		return len(m) > 0
+	})
+	return last
 }
 
 // run sends a shell command and returns the line matching re.

@@ -46,6 +46,23 @@ var guestResult = regexp.MustCompile(`GUEST-TEST (\S+) TOTAL#(\d+) SUCCESS#(\d+)
 // last one.
 func (s *session) waitGuestResult(vm string, after int, timeout time.Duration) (string, []string) {
 	s.t.Helper()
+	var last []string
+	log := s.pollGuestLog(vm, "no GUEST-TEST line", timeout, func(log string) bool {
+		m := guestResult.FindAllStringSubmatch(log, -1)
+		if len(m) > after {
+			last = m[len(m)-1]
+			return true
+		}
+		return false
+	})
+	return log, last
+}
+
+// pollGuestLog runs "vm log --json <vm>" every second until done(log)
+// is true, and returns that log; after timeout it fails the test with
+// what and the log.
+func (s *session) pollGuestLog(vm, what string, timeout time.Duration, done func(log string) bool) string {
+	s.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		s.send("vm log --json " + vm)
@@ -57,11 +74,11 @@ func (s *session) waitGuestResult(vm string, after int, timeout time.Duration) (
 		if err := json.Unmarshal([]byte(js), &out); err != nil {
 			s.t.Fatalf("vm log --json: %v in %q", err, js)
 		}
-		if m := guestResult.FindAllStringSubmatch(out.Log, -1); len(m) > after {
-			return out.Log, m[len(m)-1]
+		if done(out.Log) {
+			return out.Log
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("no GUEST-TEST line from %s after %v; log:\n%s", vm, timeout, out.Log)
+			s.t.Fatalf("%s: %s after %v; log:\n%s", vm, what, timeout, out.Log)
 		}
 		time.Sleep(time.Second)
 	}

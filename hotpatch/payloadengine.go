@@ -51,8 +51,8 @@ type PayloadEngine struct {
 	once  sync.Once
 	arena *arena
 
-	mu    sync.Mutex            // guards orig and stats
-	orig  map[uint64][]byte     // original entry bytes of every patched function
+	mu    sync.Mutex        // guards orig and stats
+	orig  map[uint64][]byte // original entry bytes of every patched function
 	stats EngineStats
 }
 

@@ -35,6 +35,28 @@ type node struct {
 	pad   []byte
 }
 
+// walkMult is the multiplier walk uses in version v.
+func walkMult(v int) uint64 {
+	switch v {
+	case 1:
+		return 37
+	case 2:
+		return 41
+	}
+	return 31
+}
+
+// Walk recurses depth levels, allocating a node per level that stays
+// live across the recursive call and holding acc, a pointer into the
+// outermost caller's frame; every 64 levels it runs the collector. It
+// returns the sum expectWalk computes. The recursion (walk) is what each
+// version changes.
+//
+//go:noinline
+func Walk(depth int, seed uint64, acc *uint64) uint64 {
+	return walk(nil, depth, depth, seed, acc)
+}
+
 // expectWalk computes what Walk(depth, seed) must return for version v,
 // iteratively and without allocating: the independent check.
 func expectWalk(depth int, seed uint64, v int) uint64 {

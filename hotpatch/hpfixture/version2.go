@@ -30,26 +30,6 @@ func Checksum(b []byte) uint64 {
 	return s<<16 | a
 }
 
-func walkMult(v int) uint64 {
-	switch v {
-	case 1:
-		return 37
-	case 2:
-		return 41
-	}
-	return 31
-}
-
-// Walk recurses depth levels, allocating a node per level that stays
-// live across the recursive call and holding acc, a pointer into the
-// outermost caller's frame; every 64 levels it runs the collector. It
-// returns the sum expectWalk computes.
-//
-//go:noinline
-func Walk(depth int, seed uint64, acc *uint64) uint64 {
-	return walk(nil, depth, depth, seed, acc)
-}
-
 //go:noinline
 func walk(prev *node, top, depth int, seed uint64, acc *uint64) uint64 {
 	if depth == 0 {
