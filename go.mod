@@ -2,4 +2,4 @@ module github.com/tamavisor/tamavisor
 
 go 1.25.6
 
-require github.com/usbarmory/tamago v1.25.7 // indirect
+require golang.org/x/arch v0.20.0

@@ -142,6 +142,13 @@
 // change), and naming a replaced function resolves to its old entry,
 // whose trampoline forwards to the newest code.
 //
+// arm64 also supports R_AARCH64_LDST8/16/32/64/128_ABS_LO12_NC (278, 284,
+// 285, 286, 299): the imm12 of a load/store register (unsigned immediate)
+// of 1, 2, 4, 8 or 16 bytes is ((S + A) & 0xfff) >> log2(size). Parse
+// checks the instruction's size field (LDST8: general registers only;
+// LDST128: the SIMD&FP Q form), and Link refuses S + A that is not a
+// multiple of the access size.
+//
 // # Trampolines
 //
 // amd64 writes JMP rel32 (5 bytes), so the new code must lie within

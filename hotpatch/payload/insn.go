@@ -43,6 +43,25 @@ const (
 	IMM12_SHIFT          = 10
 	IMM12_MASK           = 0xfff
 
+	// The same class with size = 0b10 (4-byte accesses: LDR/STR Wt,
+	// LDRSW, LDR/STR St) and size = 0b01 (2-byte: LDRH, STRH, LDRSH,
+	// LDR/STR Ht), V ignored; imm12 is the offset divided by 4 or 2.
+	A64_LDST32_UIMM_MASK = 0xfb000000
+	A64_LDST32_UIMM      = 0xb9000000
+	A64_LDST16_UIMM_MASK = 0xfb000000
+	A64_LDST16_UIMM      = 0x79000000
+	// size = 0b00 and V = 0: the 1-byte accesses LDRB, STRB, LDRSB
+	// (C6.2 "LDRB (immediate)", "STRB (immediate)", "LDRSB
+	// (immediate)"); imm12 is the offset. LDR/STR Bt (V = 1) is left
+	// out: its V = 1, opc = 0b1x neighbours are the 16-byte accesses.
+	A64_LDST8_UIMM_MASK = 0xff000000
+	A64_LDST8_UIMM      = 0x39000000
+	// size = 0b00, V = 1, opc = 0b1x: the 16-byte accesses LDR/STR Qt
+	// (C6.2 "LDR (immediate, SIMD&FP)", "STR (immediate, SIMD&FP)");
+	// imm12 is the offset divided by 16.
+	A64_LDST128_UIMM_MASK = 0xff800000
+	A64_LDST128_UIMM      = 0x3d800000
+
 	// LDR (literal), 64-bit (C6.2 "LDR (literal)"): opc(31:30)=0b01
 	// 0b011(29:27) V(26)=0 0b00(25:24) imm19(23:5) Rt(4:0). It loads
 	// the doubleword at PC + imm19*4.
@@ -80,8 +99,12 @@ type insnClass struct {
 }
 
 var (
-	insnBranch = &insnClass{A64_B_BL_MASK, A64_B_BL, "B or BL"}
-	insnADRP   = &insnClass{A64_ADRP_MASK, A64_ADRP, "ADRP"}
-	insnADD    = &insnClass{A64_ADD_IMM_MASK, A64_ADD_IMM, "ADD (immediate) with LSL #0"}
-	insnLDST64 = &insnClass{A64_LDST64_UIMM_MASK, A64_LDST64_UIMM, "an 8-byte load/store (unsigned immediate)"}
+	insnBranch  = &insnClass{A64_B_BL_MASK, A64_B_BL, "B or BL"}
+	insnADRP    = &insnClass{A64_ADRP_MASK, A64_ADRP, "ADRP"}
+	insnADD     = &insnClass{A64_ADD_IMM_MASK, A64_ADD_IMM, "ADD (immediate) with LSL #0"}
+	insnLDST8   = &insnClass{A64_LDST8_UIMM_MASK, A64_LDST8_UIMM, "a 1-byte general-register load/store (unsigned immediate)"}
+	insnLDST16  = &insnClass{A64_LDST16_UIMM_MASK, A64_LDST16_UIMM, "a 2-byte load/store (unsigned immediate)"}
+	insnLDST32  = &insnClass{A64_LDST32_UIMM_MASK, A64_LDST32_UIMM, "a 4-byte load/store (unsigned immediate)"}
+	insnLDST64  = &insnClass{A64_LDST64_UIMM_MASK, A64_LDST64_UIMM, "an 8-byte load/store (unsigned immediate)"}
+	insnLDST128 = &insnClass{A64_LDST128_UIMM_MASK, A64_LDST128_UIMM, "a 16-byte SIMD&FP load/store (unsigned immediate)"}
 )

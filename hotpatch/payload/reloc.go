@@ -44,11 +44,24 @@ const (
 	// R_AARCH64_CALL26: BL imm26, computed and checked as
 	// R_AARCH64_JUMP26.
 	R_AARCH64_CALL26 RelocKind = 283
-	// R_AARCH64_LDST64_ABS_LO12_NC: 8-byte LDR/STR (unsigned immediate)
-	// imm12 = ((S + A) & 0xfff) >> 3. AAELF64 does no check; this package
-	// refuses S + A not a multiple of 8, which the scaled immediate
-	// cannot encode.
+	// R_AARCH64_LDST8_ABS_LO12_NC: 1-byte LDRB/STRB/LDRSB (unsigned
+	// immediate) imm12 = (S + A) & 0xfff, no check.
+	R_AARCH64_LDST8_ABS_LO12_NC RelocKind = 278
+	// R_AARCH64_LDST16_ABS_LO12_NC: 2-byte LDRH/STRH/LDRSH or LDR/STR Ht
+	// (unsigned immediate) imm12 = ((S + A) & 0xfff) >> 1. AAELF64 does
+	// no check; this package refuses S + A not a multiple of 2, which the
+	// scaled immediate cannot encode. The same holds, with their own
+	// sizes, for the 32-, 64- and 128-bit kinds below.
+	R_AARCH64_LDST16_ABS_LO12_NC RelocKind = 284
+	// R_AARCH64_LDST32_ABS_LO12_NC: 4-byte LDR/STR Wt, LDRSW or LDR/STR
+	// St (unsigned immediate) imm12 = ((S + A) & 0xfff) >> 2.
+	R_AARCH64_LDST32_ABS_LO12_NC RelocKind = 285
+	// R_AARCH64_LDST64_ABS_LO12_NC: 8-byte LDR/STR Xt or Dt, or PRFM
+	// (unsigned immediate) imm12 = ((S + A) & 0xfff) >> 3.
 	R_AARCH64_LDST64_ABS_LO12_NC RelocKind = 286
+	// R_AARCH64_LDST128_ABS_LO12_NC: 16-byte LDR/STR Qt (unsigned
+	// immediate) imm12 = ((S + A) & 0xfff) >> 4.
+	R_AARCH64_LDST128_ABS_LO12_NC RelocKind = 299
 )
 
 // kindInfo describes a relocation kind.
@@ -75,8 +88,16 @@ func (k RelocKind) info() (kindInfo, bool) {
 		return kindInfo{"R_AARCH64_JUMP26", ArchARM64, 4, insnBranch}, true
 	case R_AARCH64_CALL26:
 		return kindInfo{"R_AARCH64_CALL26", ArchARM64, 4, insnBranch}, true
+	case R_AARCH64_LDST8_ABS_LO12_NC:
+		return kindInfo{"R_AARCH64_LDST8_ABS_LO12_NC", ArchARM64, 4, insnLDST8}, true
+	case R_AARCH64_LDST16_ABS_LO12_NC:
+		return kindInfo{"R_AARCH64_LDST16_ABS_LO12_NC", ArchARM64, 4, insnLDST16}, true
+	case R_AARCH64_LDST32_ABS_LO12_NC:
+		return kindInfo{"R_AARCH64_LDST32_ABS_LO12_NC", ArchARM64, 4, insnLDST32}, true
 	case R_AARCH64_LDST64_ABS_LO12_NC:
 		return kindInfo{"R_AARCH64_LDST64_ABS_LO12_NC", ArchARM64, 4, insnLDST64}, true
+	case R_AARCH64_LDST128_ABS_LO12_NC:
+		return kindInfo{"R_AARCH64_LDST128_ABS_LO12_NC", ArchARM64, 4, insnLDST128}, true
 	}
 	return kindInfo{}, false
 }
@@ -92,6 +113,22 @@ func (k RelocKind) String() string {
 func (k RelocKind) Arch() Arch {
 	i, _ := k.info()
 	return i.arch
+}
+
+// ldstShift returns log2 of the access size of a LDST*_ABS_LO12_NC kind,
+// the shift of its scaled imm12.
+func (k RelocKind) ldstShift() uint {
+	switch k {
+	case R_AARCH64_LDST16_ABS_LO12_NC:
+		return 1
+	case R_AARCH64_LDST32_ABS_LO12_NC:
+		return 2
+	case R_AARCH64_LDST64_ABS_LO12_NC:
+		return 3
+	case R_AARCH64_LDST128_ABS_LO12_NC:
+		return 4
+	}
+	return 0
 }
 
 // Range limits of the relocations (see the RelocKind constants).
@@ -142,12 +179,14 @@ func (k RelocKind) apply(field []byte, s uint64, a int64, pc uint64) error {
 		w := le.Uint32(field)
 		w = w&^(IMM12_MASK<<IMM12_SHIFT) | uint32(x&pageMask)<<IMM12_SHIFT
 		le.PutUint32(field, w)
-	case R_AARCH64_LDST64_ABS_LO12_NC:
-		if x%8 != 0 {
-			return fmt.Errorf("%w: S+A = %#x not 8-byte aligned for a 64-bit load/store offset", ErrRange, x)
+	case R_AARCH64_LDST8_ABS_LO12_NC, R_AARCH64_LDST16_ABS_LO12_NC, R_AARCH64_LDST32_ABS_LO12_NC,
+		R_AARCH64_LDST64_ABS_LO12_NC, R_AARCH64_LDST128_ABS_LO12_NC:
+		shift := k.ldstShift()
+		if x%(1<<shift) != 0 {
+			return fmt.Errorf("%w: S+A = %#x not %d-byte aligned for a %d-bit load/store offset", ErrRange, x, 1<<shift, 8<<shift)
 		}
 		w := le.Uint32(field)
-		w = w&^(IMM12_MASK<<IMM12_SHIFT) | uint32(x&pageMask>>3)<<IMM12_SHIFT
+		w = w&^(IMM12_MASK<<IMM12_SHIFT) | uint32(x&pageMask>>shift)<<IMM12_SHIFT
 		le.PutUint32(field, w)
 	default:
 		return fmt.Errorf("%w: %v", ErrReloc, k)
