@@ -245,11 +245,11 @@ func (e *PayloadEngine) prepare(pl *payloadLoaded) error {
 		return nil
 	}
 	p := pl.p
-	text, err := p.Link(e.Image, pl.textAddr)
-	if err != nil {
-		return fmt.Errorf("%w: %w", EINVAL, err)
-	}
 	if !pl.registered {
+		text, err := p.Link(e.Image, pl.textAddr)
+		if err != nil {
+			return fmt.Errorf("%w: %w", EINVAL, err)
+		}
 		t, err := pl.tables()
 		if err != nil {
 			return fmt.Errorf("%w: %w", EINVAL, err)

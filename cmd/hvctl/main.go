@@ -3,7 +3,7 @@
 
 // Command hvctl controls a running tamavisor from the host through the
 // operator shell on its serial console, which QEMU exposes as a socket
-// (-serial unix:/tmp/tamavisor.sock,server=on,wait=off). It uploads signed
+// (-serial unix:build/tamavisor.sock,server=on,wait=off). It uploads signed
 // live-patch payloads, lists them and runs their actions, or runs any
 // shell command, with the same client (package console) the integration
 // tests in ci/ use. It is a host program.
@@ -33,7 +33,7 @@ const usage = `usage: hvctl [-console SPEC] [-timeout DUR] [--json] COMMAND [ARG
 
 Controls a running tamavisor through the operator shell on its serial
 console, which QEMU exposes as a socket:
-  qemu-system-... -serial unix:/tmp/tamavisor.sock,server=on,wait=off
+  qemu-system-... -serial unix:build/tamavisor.sock,server=on,wait=off
 
 commands:
   patch list                      every live-patch payload: name, state, rc, error

@@ -85,8 +85,13 @@ func Register() ([]shell.Command, error) {
 func hcSum(vm *vmm.VM, vcpu int, regs *[4]uint64) {
 	Calls.Add(1)
 	ipa, n := regs[1], regs[2]
+	if n > MaxSum {
+		vm.Stats.BadHypercalls++
+		regs[0] = vmm.HC_EINVAL
+		return
+	}
 	buf, ok := vm.RAM.Slice(ipa, n)
-	if n > MaxSum || !ok {
+	if !ok {
 		vm.Stats.BadHypercalls++
 		regs[0] = vmm.HC_EINVAL
 		return

@@ -287,3 +287,25 @@ func TestLinkRevalidates(t *testing.T) {
 		t.Error("linked a nil payload")
 	}
 }
+
+// funcImage is a fakeImage that also tells functions from data objects.
+type funcImage struct {
+	*fakeImage
+	objects map[string]bool
+}
+
+func (i funcImage) IsFunc(name string) bool { return !i.objects[name] }
+
+// TestCheckRefusesObject: an image that knows its data objects (a
+// FuncImage, as selfimage.Image is) makes CHECK refuse to write a
+// trampoline over one, and accept the same payload when the symbol is a
+// function.
+func TestCheckRefusesObject(t *testing.T) {
+	p := arm64Payload()
+	img := funcImage{arm64Image(), map[string]bool{p.Funcs[0].Name: true}}
+	wantErr(t, p.Check(img, arm64Text, notBusy), "is a data object of the image, not a function", ErrUnknownSymbol)
+	img.objects = nil
+	if err := p.Check(img, arm64Text, notBusy); err != nil {
+		t.Errorf("same payload, symbol a function: %v", err)
+	}
+}

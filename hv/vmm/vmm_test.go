@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/shell"
@@ -320,5 +321,72 @@ func TestCPUTable(t *testing.T) {
 	}
 	if len(CPUTable(0, 0, nil)) != 0 {
 		t.Error("CPUTable(0) not empty")
+	}
+}
+
+// TestQuiesce: while the world is stopped no scheduler starts a slice; a
+// slice under way is waited for, or the stop gives up at its timeout and
+// lets the schedulers go on; a second concurrent stop is refused.
+func TestQuiesce(t *testing.T) {
+	m, arch, _ := newTestManager(t)
+	m.StartAutostart()
+	fa := arch.machines[0]
+	resume, _, err := m.Quiesce(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Quiesce(time.Millisecond); err == nil {
+		t.Error("second Quiesce while stopped succeeded")
+	}
+	m.RunOnce(0)
+	if fa.runs != 0 {
+		t.Errorf("a slice ran while stopped (%d)", fa.runs)
+	}
+	resume()
+	m.RunOnce(0)
+	if fa.runs != 1 {
+		t.Errorf("no slice after resume (%d)", fa.runs)
+	}
+	// A slice that never ends: the stop times out and undoes itself.
+	m.inSlice.Add(1)
+	if _, _, err := m.Quiesce(20 * time.Millisecond); !errors.Is(err, ErrQuiesceTimeout) {
+		t.Errorf("Quiesce over a stuck slice: %v", err)
+	}
+	m.inSlice.Add(-1)
+	m.RunOnce(0)
+	if fa.runs != 2 {
+		t.Errorf("schedulers still stopped after a timed-out Quiesce (%d)", fa.runs)
+	}
+	// A slice that ends while Quiesce waits.
+	m.inSlice.Add(1)
+	go func() { time.Sleep(10 * time.Millisecond); m.inSlice.Add(-1) }()
+	resume, wait, err := m.Quiesce(time.Second)
+	if err != nil || wait < 5*time.Millisecond {
+		t.Errorf("Quiesce over an ending slice: %v after %v", err, wait)
+	} else {
+		resume()
+	}
+}
+
+func TestRegisterHypercall(t *testing.T) {
+	const fid = HC_FIXTURE_FIRST + 0x42
+	if err := RegisterHypercall(HC_VERSION, func(*VM, int, *[4]uint64) {}); err == nil {
+		t.Error("registered an ABI function id")
+	}
+	if err := RegisterHypercall(fid, nil); err == nil {
+		t.Error("registered nil")
+	}
+	if err := RegisterHypercall(fid, func(vm *VM, vcpu int, r *[4]uint64) { r[0] = r[1] + uint64(vcpu) }); err != nil {
+		t.Fatal(err)
+	}
+	defer delete(extraHypercalls, fid)
+	if err := RegisterHypercall(fid, func(*VM, int, *[4]uint64) {}); err == nil {
+		t.Error("registered twice")
+	}
+	vm := &VM{Log: NewRingForTest()}
+	regs := [4]uint64{fid, 40}
+	vm.Hypercall(2, &regs)
+	if regs[0] != 42 || vm.Stats.BadHypercalls != 0 {
+		t.Errorf("fixture hypercall: %d, %d bad", regs[0], vm.Stats.BadHypercalls)
 	}
 }

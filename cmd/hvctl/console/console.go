@@ -129,7 +129,7 @@ type Conn struct {
 // ParseSpec turns a console address into a network and an address for
 // net.Dial: "unix:PATH" or a path starting with "/" or "." is a unix
 // socket, "tcp:HOST:PORT" a TCP one. QEMU's chardev options after the
-// first comma ("unix:/tmp/tv.sock,server=on,wait=off") are ignored, so
+// first comma ("unix:build/tv.sock,server=on,wait=off") are ignored, so
 // the -serial argument can be pasted as is.
 func ParseSpec(spec string) (network, addr string, err error) {
 	s := spec

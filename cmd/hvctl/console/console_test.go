@@ -46,9 +46,9 @@ func payload(n int, seed uint64) []byte {
 
 func TestParseSpec(t *testing.T) {
 	for _, c := range []struct{ spec, network, addr string }{
-		{"unix:/tmp/tv.sock", "unix", "/tmp/tv.sock"},
-		{"unix:/tmp/tv.sock,server=on,wait=off", "unix", "/tmp/tv.sock"},
-		{"/tmp/tv.sock", "unix", "/tmp/tv.sock"},
+		{"unix:build/tv.sock", "unix", "build/tv.sock"},
+		{"unix:build/tv.sock,server=on,wait=off", "unix", "build/tv.sock"},
+		{"/nonexistent/tv.sock", "unix", "/nonexistent/tv.sock"},
 		{"./tv.sock", "unix", "./tv.sock"},
 		{"tcp:localhost:4444", "tcp", "localhost:4444"},
 		{"tcp:127.0.0.1:4444,server=on,wait=off", "tcp", "127.0.0.1:4444"},
