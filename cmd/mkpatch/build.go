@@ -353,9 +353,15 @@ func resolveRef(old, new *image, f *fn, target uint64) (name string, off int64, 
 		if err != nil {
 			return "", 0, fmt.Sprintf("reference into %s+%#x, not a type descriptor: %v", s.name, o, err)
 		}
-		ot, err := old.typeAt(or.addr+(start-s.addr), true)
+		ostart := or.addr + (start - s.addr)
+		ot, err := old.typeAt(ostart, true)
 		if err != nil || ot.ident != nt.ident {
 			return "", 0, fmt.Sprintf("type %s changed layout or moved (%s+%#x)", nt.name, s.name, start-s.addr)
+		}
+		nf, nok := new.typeFieldKey(start, target-start)
+		of, ook := old.typeFieldKey(ostart, target-start)
+		if !nok || !ook || nf != of {
+			return "", 0, fmt.Sprintf("field +%d of type %s differs or cannot be compared (%s+%#x)", target-start, nt.name, s.name, o)
 		}
 		return s.name, int64(o), ""
 	case regionString, regionGCBits:

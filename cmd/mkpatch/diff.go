@@ -111,7 +111,11 @@ func (im *image) key1(addr uint64, deep bool) string {
 		if err != nil {
 			return unknown
 		}
-		return fmt.Sprintf("t:%s+%d", t.ident, addr-start)
+		f, ok := im.typeFieldKey(start, addr-start)
+		if !ok {
+			return unknown
+		}
+		return fmt.Sprintf("t:%s+%d%s", t.ident, addr-start, f)
 	case regionString:
 		b, _ := im.bytesAt(addr, min(stringKeyLen, end-addr))
 		h := sha256.Sum256(b)

@@ -50,6 +50,46 @@ const (
 type goType struct {
 	name  string
 	ident string // everything compared, as one string
+	kind  byte   // abi.Kind
+}
+
+// Kinds whose descriptor continues past the abi.Type header with fields
+// code reads at fixed offsets (internal/abi: ArrayType, ChanType,
+// FuncType, InterfaceType, SwissMapType, PtrType, SliceType,
+// StructType).
+const (
+	abiKindArray     = 17
+	abiKindChan      = 18
+	abiKindFunc      = 19
+	abiKindInterface = 20
+	abiKindMap       = 21
+	abiKindPointer   = 22
+	abiKindSlice     = 23
+
+	maxTypeExtent = 112 // abi.SwissMapType, the largest
+)
+
+// typeExtent is the size of the kind's descriptor struct: the bytes
+// from the descriptor's start that code may reference (reflect copies a
+// whole PtrType, header and Elem, by value). A FuncType's parameters and
+// any UncommonType follow at offsets that depend on the type; a
+// reference to them is not taken for a field.
+func typeExtent(kind byte) uint64 {
+	switch kind & abiKindMask {
+	case abiKindArray:
+		return abiTypeLen + 24 // Elem, Slice, Len
+	case abiKindChan:
+		return abiTypeLen + 16 // Elem, Dir
+	case abiKindFunc:
+		return abiTypeLen + 8 // InCount, OutCount, padding
+	case abiKindInterface, abiKindStruct:
+		return abiTypeLen + 32 // PkgPath, and Methods or Fields
+	case abiKindMap:
+		return maxTypeExtent
+	case abiKindPointer, abiKindSlice:
+		return abiTypeLen + 8 // Elem
+	}
+	return abiTypeLen
 }
 
 // typeAt decodes the type descriptor at addr. deep also compares a
@@ -77,7 +117,7 @@ func (im *image) typeAt(addr uint64, deep bool) (goType, error) {
 	fmt.Fprintf(&id, "%s size=%d ptr=%d hash=%#x tflag=%#x align=%d/%d kind=%d",
 		name, size, ptr, le.Uint32(b[abiTypeHash:]), tflag, b[abiTypeAlign_], b[abiTypeFieldAlign_], kind)
 	if !deep {
-		return goType{name, id.String()}, nil
+		return goType{name, id.String(), kind}, nil
 	}
 	if ptr > 0 && tflag&abiTFlagGCMaskOnDemand == 0 {
 		n := (ptr/8 + 7) / 8
@@ -113,7 +153,7 @@ func (im *image) typeAt(addr uint64, deep bool) (goType, error) {
 			fmt.Fprintf(&id, " {%s @%d %s}", fname, le.Uint64(f[abiStructFieldOffset:]), ft.ident)
 		}
 	}
-	return goType{name, id.String()}, nil
+	return goType{name, id.String(), kind}, nil
 }
 
 // nameAt decodes an abi.Name at addr: a flags byte, a uvarint length and
@@ -146,22 +186,63 @@ func (im *image) nameAt(addr uint64) (string, error) {
 	return string(s), nil
 }
 
-// typeHolding returns the type descriptor whose header holds addr: code
-// references a descriptor's start (LEAQ type:T(SB)) or a header field
-// (MOVZX type:T+23(SB) reads Kind_). It tries the 8-byte aligned starts
-// from addr down to the furthest one whose header still holds addr.
+// typeHolding returns the type descriptor that holds addr: code
+// references a descriptor's start (LEAQ type:T(SB)), a header field
+// (MOVZX type:T+23(SB) reads Kind_) or a field of the kind's descriptor
+// (reflect copies a PtrType with its Elem). It tries the 8-byte aligned
+// starts from addr down to the furthest one whose descriptor could still
+// hold addr, and takes the nearest that decodes and whose extent does
+// hold it.
 func (im *image) typeHolding(addr, regionStart uint64) (uint64, goType, error) {
 	var first error
-	for start := addr &^ 7; start+abiTypeLen > addr && start >= regionStart; start -= 8 {
+	for start := addr &^ 7; start+maxTypeExtent > addr && start >= regionStart; start -= 8 {
 		t, err := im.typeAt(start, true)
-		if err == nil {
+		if err == nil && start+typeExtent(t.kind) > addr {
 			return start, t, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s: %#x is past the %d-byte descriptor of %s at %#x", im.what, addr, typeExtent(t.kind), t.name, start)
 		}
 		if first == nil {
 			first = err
 		}
+		if start < 8 {
+			break
+		}
+	}
+	if first == nil {
+		first = fmt.Errorf("%s: no type descriptor holds %#x", im.what, addr)
 	}
 	return 0, goType{}, first
+}
+
+// typeFieldKey names what the word of the descriptor at start holding
+// byte off means, for a field past the header: a type (by its shallow
+// identity), a function, or else its bytes. Two images agree on the
+// field when the keys are equal.
+func (im *image) typeFieldKey(start, off uint64) (string, bool) {
+	if off < abiTypeLen {
+		return "", true // the header is part of the type's identity
+	}
+	w, ok := im.bytesAt((start+off)&^7, 8)
+	if !ok {
+		return "", false
+	}
+	v := binary.LittleEndian.Uint64(w)
+	if s, ok := im.resolve(v); ok && v != 0 {
+		if s.kind == kindRegion && s.name == regionType {
+			t, err := im.typeAt(v, false)
+			if err != nil {
+				return "", false
+			}
+			return "type " + t.ident, true
+		}
+		if s.kind == kindFunc && s.addr == v {
+			return "func " + s.name, true
+		}
+		return "", false
+	}
+	return fmt.Sprintf("word %#x", v), true
 }
 
 // Limits of a plausible type descriptor header.

@@ -3,7 +3,7 @@
 
 // Package hpfixture is compiled into test images only (build tag
 // hpfixture). It holds functions with a deliberate, observable bug, for
-// the live-patch integration tests (ci/hotpatch_test.go), in three
+// the live-patch integration tests (ci/hotpatch_apply_test.go), in three
 // versions chosen by build tags:
 //
 //	hpfixture                 version 0: Checksum skips the last byte

@@ -24,6 +24,18 @@ const MaxSum = 4096
 // MaxDepth bounds "hpfix walk".
 const MaxDepth = 100_000
 
+// tagBase is the fixture tag without its version byte: ASCII "hpfix".
+// The tag is a 64-bit constant so that tag, which every version
+// changes, is larger than the 5-byte JMP rel32 trampoline on amd64:
+// a function that returns a small constant (XORL AX, AX; RET) is 3
+// bytes, and CHECK refuses to patch a function smaller than its
+// trampoline.
+const tagBase = 0x6870_6669_7800_0000
+
+// Version is the fixture version that is running: 0 unpatched, else
+// the version of the applied payload's build.
+func Version() int { return int(tag() & 0xff) }
+
 // Calls counts HC_HPFIX_SUM calls.
 var Calls atomic.Uint64
 

@@ -7,10 +7,11 @@ package hpfixture
 
 import "runtime"
 
-// Version is this build's fixture version (1).
+// tag is this build's fixture tag: tagBase with the version (1) in
+// the low byte.
 //
 //go:noinline
-func Version() int { return 1 }
+func tag() uint64 { return tagBase | 1 }
 
 // Checksum is Adler-32 (RFC 1950 section 8.2) of b.
 //

@@ -7,10 +7,11 @@ package hpfixture
 
 import "runtime"
 
-// Version is this build's fixture version (2).
+// tag is this build's fixture tag: tagBase with the version (2) in
+// the low byte.
 //
 //go:noinline
-func Version() int { return 2 }
+func tag() uint64 { return tagBase | 2 }
 
 // Checksum is Adler-32 (RFC 1950 section 8.2) of b.
 //
