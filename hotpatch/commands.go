@@ -246,16 +246,32 @@ func patchStats(c *shell.Context, m *Manager) error {
 		return fmt.Errorf("%w: this engine keeps no statistics", ENOSYS)
 	}
 	s := r.Stats()
+	kinds := []struct {
+		name string
+		p    PauseStats
+	}{{"apply", s.Apply}, {"revert", s.Revert}, {"replace", s.Replace}}
 	if c.JSON {
-		return json.NewEncoder(c.Out).Encode(map[string]any{
+		obj := map[string]any{
 			"applies": s.Applies, "reverts": s.Reverts, "busy": s.Busy,
 			"last_quiesce_ns": s.LastQuiesce.Nanoseconds(), "last_pause_ns": s.LastPause.Nanoseconds(),
 			"max_pause_ns": s.MaxPause.Nanoseconds(), "modules": s.Modules,
 			"arena_size": s.ArenaSize, "arena_free": s.ArenaFree, "arena_retired": s.ArenaRetired,
-		})
+		}
+		for _, k := range kinds {
+			mq, mp := k.p.Mean()
+			obj[k.name] = map[string]any{
+				"n": k.p.N, "mean_quiesce_ns": mq.Nanoseconds(), "max_quiesce_ns": k.p.QuiesceMax.Nanoseconds(),
+				"mean_pause_ns": mp.Nanoseconds(), "max_pause_ns": k.p.PauseMax.Nanoseconds(),
+			}
+		}
+		return json.NewEncoder(c.Out).Encode(obj)
 	}
 	fmt.Fprintf(c.Out, "applies %d reverts %d busy %d\n", s.Applies, s.Reverts, s.Busy)
 	fmt.Fprintf(c.Out, "last quiesce %v, last pause %v, max pause %v (Xen's default quiesce timeout: 30ms)\n", s.LastQuiesce, s.LastPause, s.MaxPause)
+	for _, k := range kinds {
+		mq, mp := k.p.Mean()
+		fmt.Fprintf(c.Out, "%-7s n %d quiesce mean %v max %v, pause mean %v max %v\n", k.name, k.p.N, mq, k.p.QuiesceMax, mp, k.p.PauseMax)
+	}
 	fmt.Fprintf(c.Out, "modules %d, arena %d bytes, %d free, %d retired\n", s.Modules, s.ArenaSize, s.ArenaFree, s.ArenaRetired)
 	return nil
 }

@@ -68,10 +68,39 @@ type EngineStats struct {
 	// writes, their cache maintenance and the read-back); MaxPause the
 	// longest such pause.
 	LastQuiesce, LastPause, MaxPause time.Duration
+	// Apply, Revert and Replace are the stop-the-world times of each
+	// kind of switch that succeeded (docs/hotpatch.md, "Pause").
+	Apply, Revert, Replace PauseStats
 	// Modules is how many payload modules the runtime knows.
 	Modules int
 	// Arena size, free and retired bytes.
 	ArenaSize, ArenaFree, ArenaRetired uint64
+}
+
+// PauseStats sums the stops of one kind of switch: N stops, the time
+// each took to stop every vCPU (Quiesce), and the time the world then
+// stayed stopped (Pause).
+type PauseStats struct {
+	N                        uint64
+	QuiesceTotal, QuiesceMax time.Duration
+	PauseTotal, PauseMax     time.Duration
+}
+
+// add records one stop.
+func (p *PauseStats) add(wait, pause time.Duration) {
+	p.N++
+	p.QuiesceTotal += wait
+	p.QuiesceMax = max(p.QuiesceMax, wait)
+	p.PauseTotal += pause
+	p.PauseMax = max(p.PauseMax, pause)
+}
+
+// Mean returns the mean quiesce wait and pause (0 without stops).
+func (p PauseStats) Mean() (quiesce, pause time.Duration) {
+	if p.N == 0 {
+		return 0, 0
+	}
+	return p.QuiesceTotal / time.Duration(p.N), p.PauseTotal / time.Duration(p.N)
 }
 
 // payloadLoaded is a parsed payload, its runtime metadata and where its
@@ -311,7 +340,11 @@ func (e *PayloadEngine) Apply(l Loaded, revertFirst []Loaded, timeout time.Durat
 	for _, s := range pl.sites {
 		ws = append(ws, write{addr: s.addr, new: s.tramp})
 	}
-	if err := e.switchCode(ws, timeout); err != nil {
+	kind := &e.stats.Apply
+	if len(revertFirst) > 0 {
+		kind = &e.stats.Replace
+	}
+	if err := e.switchCode(ws, timeout, kind); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -331,7 +364,7 @@ func (e *PayloadEngine) Revert(l Loaded, timeout time.Duration) error {
 	for _, s := range pl.sites {
 		ws = append(ws, write{addr: s.addr, new: nil, prev: s.tramp})
 	}
-	if err := e.switchCode(ws, timeout); err != nil {
+	if err := e.switchCode(ws, timeout, &e.stats.Revert); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -344,8 +377,9 @@ func (e *PayloadEngine) Revert(l Loaded, timeout time.Duration) error {
 // write with new == nil puts the function's original bytes back (prev is
 // the trampoline expected there); otherwise prev is filled in with the
 // original bytes, which must be there. Nothing in the stopped world
-// allocates or blocks: every buffer is made before Quiesce.
-func (e *PayloadEngine) switchCode(ws []write, timeout time.Duration) error {
+// allocates or blocks: every buffer is made before Quiesce. A switch that
+// succeeds is counted in kind (a field of e.stats).
+func (e *PayloadEngine) switchCode(ws []write, timeout time.Duration, kind *PauseStats) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.Quiesce == nil {
@@ -409,6 +443,9 @@ func (e *PayloadEngine) switchCode(ws []write, timeout time.Duration) error {
 	e.stats.LastQuiesce, e.stats.LastPause = wait, pause
 	if pause > e.stats.MaxPause {
 		e.stats.MaxPause = pause
+	}
+	if err == nil {
+		kind.add(wait, pause)
 	}
 	return err
 }

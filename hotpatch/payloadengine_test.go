@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,6 +149,12 @@ func newTestEngine(pub ed25519.PublicKey) *testEngine {
 			return func() {}, time.Microsecond, nil
 		},
 	}
+	// A clock that advances 10 µs per reading: every pause is 10 µs.
+	var clock time.Time
+	te.Now = func() time.Time {
+		clock = clock.Add(10 * time.Microsecond)
+		return clock
+	}
 	return te
 }
 
@@ -286,8 +293,31 @@ func TestPayloadEngine(t *testing.T) {
 		t.Errorf("registered %v, want each payload once", got)
 	}
 	s := e.Stats()
-	if s.Applies != 3 || s.Reverts != 2 || s.Busy != 1 || s.Modules != 2 || s.MaxPause < 0 {
+	if s.Applies != 3 || s.Reverts != 2 || s.Busy != 1 || s.Modules != 2 || s.MaxPause != 10*time.Microsecond {
 		t.Errorf("stats %+v", s)
+	}
+	// Per kind: two APPLYs, one REPLACE, two REVERTs; the failed REVERT
+	// (EIO) and the refused stop (EBUSY) are not counted.
+	for _, k := range []struct {
+		name string
+		p    PauseStats
+		n    uint64
+	}{{"apply", s.Apply, 2}, {"replace", s.Replace, 1}, {"revert", s.Revert, 2}} {
+		q, p := k.p.Mean()
+		if k.p.N != k.n || q != time.Microsecond || p != 10*time.Microsecond || k.p.PauseMax != p || k.p.QuiesceMax != q {
+			t.Errorf("%s stats %+v, want %d stops of 1µs + 10µs", k.name, k.p, k.n)
+		}
+	}
+	out := runPatchShell(t, m, "patch stats\r", "patch stats --json\r")
+	for _, want := range []string{
+		"applies 3 reverts 2 busy 1",
+		"apply   n 2 quiesce mean 1µs max 1µs, pause mean 10µs max 10µs",
+		"replace n 1 quiesce mean 1µs max 1µs, pause mean 10µs max 10µs",
+		`"revert":{"max_pause_ns":10000,"max_quiesce_ns":1000,"mean_pause_ns":10000,"mean_quiesce_ns":1000,"n":2}`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("patch stats lacks %q:\n%s", want, out)
+		}
 	}
 	// Unloading retires the arena space of registered code.
 	for _, n := range []string{"good", "good2"} {
