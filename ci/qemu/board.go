@@ -10,7 +10,9 @@
 //   - a board table (platform as data): [Board], [Lookup], [Boards] and
 //     [Board.Args] give the exact QEMU command line of each tier-1 board;
 //   - [Machine], started by [Start]: one QEMU process in its own process
-//     group, with the serial console on its stdin/stdout, a hard wall-clock
+//     group, with the serial console on its stdin/stdout or on a unix
+//     socket that a test can hand to a host tool such as cmd/hvctl and
+//     take back ([Machine.Detach], [Machine.Attach]), a hard wall-clock
 //     limit, an expect-style API ([Machine.Expect], [Machine.ExpectLine],
 //     [Machine.Send]) and a log file that is written as output arrives;
 //   - [Boot], the helper tests call: it finds the image, skips the test (or
@@ -114,6 +116,10 @@ type Options struct {
 	// Limit is the hard wall-clock limit used by Boot (see Config.Limit);
 	// 0 means DefaultLimit. Board.With ignores it.
 	Limit time.Duration
+	// SerialSocket, if set, is the unix socket path Boot puts the serial
+	// console on (see Config.SerialSocket); SocketPath gives a short one.
+	// Boot creates nothing there itself. Board.With ignores it.
+	SerialSocket string
 }
 
 // boards is the tier-1 board table.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ var logsSeen sync.Map
 // test ends however it ends (return, t.Fatal, panic), and QEMU is also
 // killed when t.Context() is cancelled. If the test failed, the cleanup logs
 // the last lines of the serial log.
+//
+// With opts.SerialSocket the serial console is that unix socket (see
+// Config.SerialSocket), so the test can hand it to a host tool with
+// Machine.Detach and take it back with Machine.Attach.
 func Boot(t testing.TB, board string, opts Options) *Machine {
 	t.Helper()
 	b, err := Lookup(board)
@@ -69,11 +74,12 @@ func Boot(t testing.TB, board string, opts Options) *Machine {
 	_, seen := logsSeen.LoadOrStore(logPath, true)
 
 	m, err := Start(t.Context(), Config{
-		Board:       b,
-		Image:       image,
-		Limit:       opts.Limit,
-		LogPath:     logPath,
-		LogTruncate: !seen,
+		Board:        b,
+		Image:        image,
+		Limit:        opts.Limit,
+		LogPath:      logPath,
+		LogTruncate:  !seen,
+		SerialSocket: opts.SerialSocket,
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", b.Variant(), err)
@@ -86,8 +92,35 @@ func Boot(t testing.TB, board string, opts Options) *Machine {
 			t.Logf("%s: serial log %s ends with:\n%s", b.Variant(), logPath, logTail(logPath, 2048))
 		}
 	})
-	t.Logf("%s: qemu pid %d, image %s, serial log %s", b.Variant(), m.PID(), image, logPath)
+	if m.SerialSocket() != "" {
+		t.Logf("%s: qemu pid %d, image %s, serial log %s, serial socket %s", b.Variant(), m.PID(), image, logPath, m.SerialSocket())
+	} else {
+		t.Logf("%s: qemu pid %d, image %s, serial log %s", b.Variant(), m.PID(), image, logPath)
+	}
 	return m
+}
+
+// SocketPath returns a path for Options.SerialSocket (or
+// Config.SerialSocket), serial.sock in a new directory under the system's
+// temporary directory, which t.Cleanup removes. A unix socket path must
+// fit in sockaddr_un.sun_path (107 bytes and a NUL on Linux, unix(7)),
+// which paths under t.TempDir, named after the test, can exceed; if
+// $TMPDIR itself is too long, the directory is made under /tmp.
+func SocketPath(t testing.TB) string {
+	t.Helper()
+	var path string
+	for _, base := range []string{"", "/tmp"} {
+		dir, err := os.MkdirTemp(base, "tv")
+		if err != nil {
+			t.Fatalf("qemu: socket directory: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		path = filepath.Join(dir, "serial.sock")
+		if len(path) < sunPathLen {
+			break
+		}
+	}
+	return path
 }
 
 // logTail returns about the last n bytes of the file at path, from a line

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +33,12 @@ var (
 	// ErrExited means QEMU's output ended (it exited or died) before what
 	// was expected, or it died from a signal the harness did not send.
 	ErrExited = errors.New("qemu: exited")
+	// ErrDetached means Send was called while the harness had let go of
+	// the serial socket (Machine.Detach), or Detach was called twice.
+	ErrDetached = errors.New("qemu: serial socket detached")
+	// ErrNoSocket means Detach or Attach was called on a Machine whose
+	// serial console is QEMU's stdin/stdout (Config.SerialSocket is "").
+	ErrNoSocket = errors.New("qemu: serial console is not a socket")
 )
 
 const (
@@ -38,11 +47,17 @@ const (
 	// TailLen is how many bytes of unconsumed output error messages show.
 	TailLen = 500
 
-	sendTimeout  = 10 * time.Second // a Send blocked this long fails
-	closeTimeout = 10 * time.Second // Close waits this long for the reap
-	maxPending   = 1 << 20          // unconsumed output kept in memory
-	stderrKeep   = 1 << 10          // stderr kept in memory for messages
-	stderrPrefix = "[qemu stderr] "
+	sendTimeout   = 10 * time.Second      // a Send blocked this long fails
+	closeTimeout  = 10 * time.Second      // Close waits this long for the reap
+	attachTimeout = 10 * time.Second      // Start and Attach dial this long
+	dialRetry     = 20 * time.Millisecond // pause between dial attempts
+	maxPending    = 1 << 20               // unconsumed output kept in memory
+	stderrKeep    = 1 << 10               // stderr kept in memory for messages
+	stderrPrefix  = "[qemu stderr] "
+
+	// sunPathLen is the size of sockaddr_un.sun_path (108 bytes on Linux,
+	// unix(7); 104 on the BSDs), which holds a socket path and its NUL.
+	sunPathLen = len(syscall.RawSockaddrUnix{}.Path)
 )
 
 // Config says what Start runs.
@@ -63,8 +78,17 @@ type Config struct {
 	LogTruncate bool
 	// Binary overrides Board.QEMU (e.g. a stand-in program in tests).
 	Binary string
-	// Args overrides Board.Args(Image, "stdio") if non-nil.
+	// Args overrides Board.Args(Image, "stdio") if non-nil (or
+	// Board.Args(Image, "unix:"+SerialSocket+",server=on,wait=on")).
 	Args []string
+	// SerialSocket, if set, puts the serial console on a unix socket at
+	// this path instead of QEMU's stdin/stdout: QEMU listens there
+	// (server=on) and, with wait=on, starts the guest only once Start has
+	// connected. The path must fit in a socket address (under 108 bytes
+	// on Linux; SocketPath makes one). The harness can then let go of the
+	// console with Machine.Detach, so that another client such as
+	// cmd/hvctl can connect, and take it back with Machine.Attach.
+	SerialSocket string
 }
 
 type killReason int
@@ -77,7 +101,8 @@ const (
 )
 
 // Machine is one running QEMU process whose serial console is its
-// stdin/stdout. Its methods are safe for concurrent use, but output is
+// stdin/stdout or, with Config.SerialSocket, a unix socket the harness is
+// connected to. Its methods are safe for concurrent use, but output is
 // consumed by one Expect at a time, so tests normally drive it from one
 // goroutine.
 //
@@ -97,6 +122,14 @@ type Machine struct {
 
 	stdin  *os.File
 	sendMu sync.Mutex
+
+	// Socket mode (Config.SerialSocket). conn, serialDone and
+	// serialReaders are guarded by mu.
+	sock          string
+	attachMu      sync.Mutex    // serialises Attach, Detach and Close
+	conn          net.Conn      // nil while detached
+	serialDone    chan struct{} // closed when the latest socket reader ends
+	serialReaders int           // socket readers running (0 or 1)
 
 	logMu  sync.Mutex
 	log    *os.File
@@ -144,7 +177,14 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		if cfg.Image == "" {
 			return nil, fmt.Errorf("%w: Config.Image is empty", ErrNoImage)
 		}
-		args = cfg.Board.Args(cfg.Image, "stdio")
+		serial := "stdio"
+		if cfg.SerialSocket != "" {
+			serial = "unix:" + cfg.SerialSocket + ",server=on,wait=on"
+		}
+		args = cfg.Board.Args(cfg.Image, serial)
+	}
+	if n := len(cfg.SerialSocket); n >= sunPathLen {
+		return nil, fmt.Errorf("qemu: serial socket path is %d bytes, a unix socket address holds %d (use SocketPath): %s", n, sunPathLen-1, cfg.SerialSocket)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("qemu: start: %w", err)
@@ -152,6 +192,7 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 
 	m := &Machine{
 		cfg:     cfg,
+		sock:    cfg.SerialSocket,
 		bin:     path,
 		args:    args,
 		ctx:     ctx,
@@ -214,6 +255,18 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		case <-m.done:
 		}
 	}()
+
+	if m.sock != "" {
+		c, err := m.dial()
+		if err != nil {
+			m.Close()
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return nil, fmt.Errorf("qemu: serial socket %s: %w%s", m.sock, err, m.diagLocked())
+		}
+		m.logf("=== %s attached serial %s\n", time.Now().Format(time.RFC3339), m.sock)
+		m.startSerial(c)
+	}
 	return m, nil
 }
 
@@ -277,8 +330,9 @@ func (m *Machine) notifyLocked() {
 	m.changed = make(chan struct{})
 }
 
-func (m *Machine) readStdout(r *os.File) {
-	defer r.Close()
+// readOutput copies serial output from r to the log and the pending
+// buffer until r fails or ends.
+func (m *Machine) readOutput(r io.Reader) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
@@ -294,13 +348,140 @@ func (m *Machine) readStdout(r *os.File) {
 			m.mu.Unlock()
 		}
 		if err != nil {
-			break
+			return
 		}
 	}
+}
+
+func (m *Machine) readStdout(r *os.File) {
+	defer r.Close()
+	m.readOutput(r)
 	m.mu.Lock()
 	m.stdoutEOF = true
 	m.notifyLocked()
 	m.mu.Unlock()
+}
+
+// readSerial reads the serial socket connection c until it ends or is
+// closed. Its end alone does not mean QEMU exited: Detach closes c.
+func (m *Machine) readSerial(c net.Conn, done chan struct{}) {
+	defer close(done)
+	m.readOutput(c)
+	m.mu.Lock()
+	m.serialReaders--
+	m.notifyLocked()
+	m.mu.Unlock()
+}
+
+// startSerial makes c the serial console and starts its reader.
+func (m *Machine) startSerial(c net.Conn) {
+	done := make(chan struct{})
+	m.mu.Lock()
+	m.conn, m.serialDone = c, done
+	m.serialReaders++
+	m.mu.Unlock()
+	go m.readSerial(c, done)
+}
+
+// dial connects to the serial socket, retrying for up to attachTimeout
+// while the socket does not exist yet or refuses (QEMU has not started
+// listening, or its listen queue is full). It gives up early if QEMU
+// exits or the Machine is closed.
+func (m *Machine) dial() (net.Conn, error) {
+	deadline := time.Now().Add(attachTimeout)
+	for {
+		c, err := net.Dial("unix", m.sock)
+		if err == nil {
+			return c, nil
+		}
+		retry := errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN)
+		if !retry || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-m.closed:
+			return nil, fmt.Errorf("%w: dialling serial socket", ErrClosed)
+		case <-m.done:
+			return nil, fmt.Errorf("%w: qemu pid %d exited before accepting a connection (%v)", ErrExited, m.pid, err)
+		case <-time.After(dialRetry):
+		}
+	}
+}
+
+// SerialSocket returns Config.SerialSocket: the unix socket path of the
+// serial console, or "" if the console is QEMU's stdin/stdout.
+func (m *Machine) SerialSocket() string { return m.sock }
+
+// Detach closes the harness's connection to the serial socket, so that
+// another client (cmd/hvctl -console unix:PATH, say) can connect, and
+// waits until the harness has stopped reading it. QEMU's socket chardev
+// serves one client at a time and accepts the next one once the current
+// one has disconnected; whatever the guest prints while no client is
+// connected is lost, and appears neither in the log (which gets a
+// "=== ... detached serial" line) nor to Expect.
+//
+// While detached, Send fails with ErrDetached and Expect sees no new
+// output (it times out as usual, or returns ErrExited if QEMU exits).
+// Detach fails with ErrNoSocket in stdio mode and with ErrDetached if
+// already detached.
+func (m *Machine) Detach() error {
+	if m.sock == "" {
+		return fmt.Errorf("%w: detach", ErrNoSocket)
+	}
+	m.attachMu.Lock()
+	defer m.attachMu.Unlock()
+	select {
+	case <-m.closed:
+		return fmt.Errorf("%w: detach", ErrClosed)
+	default:
+	}
+	m.mu.Lock()
+	c, done := m.conn, m.serialDone
+	m.conn = nil
+	m.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("%w: detach: already detached from %s", ErrDetached, m.sock)
+	}
+	err := c.Close()
+	<-done
+	m.logf("=== %s detached serial %s\n", time.Now().Format(time.RFC3339), m.sock)
+	if err != nil {
+		return fmt.Errorf("qemu: detach %s: %w", m.sock, err)
+	}
+	return nil
+}
+
+// Attach connects the harness to the serial socket again after Detach,
+// retrying for up to 10 s (the other client may only just have
+// disconnected), and resumes reading output from there. If the other
+// client is still connected, the kernel queues the connection and QEMU
+// takes it once that client disconnects, so Attach may succeed before the
+// harness sees any output. Attach fails with ErrNoSocket in stdio mode,
+// with ErrExited if QEMU exits first, and if already attached.
+func (m *Machine) Attach() error {
+	if m.sock == "" {
+		return fmt.Errorf("%w: attach", ErrNoSocket)
+	}
+	m.attachMu.Lock()
+	defer m.attachMu.Unlock()
+	select {
+	case <-m.closed:
+		return fmt.Errorf("%w: attach", ErrClosed)
+	default:
+	}
+	m.mu.Lock()
+	attached := m.conn != nil
+	m.mu.Unlock()
+	if attached {
+		return fmt.Errorf("qemu: attach: already attached to %s", m.sock)
+	}
+	c, err := m.dial()
+	if err != nil {
+		return fmt.Errorf("qemu: attach %s: %w", m.sock, err)
+	}
+	m.logf("=== %s attached serial %s\n", time.Now().Format(time.RFC3339), m.sock)
+	m.startSerial(c)
+	return nil
 }
 
 func (m *Machine) readStderr(r *os.File) {
@@ -540,7 +721,10 @@ func (m *Machine) expect(what string, timeout time.Duration, match func([]byte) 
 			m.mu.Unlock()
 			return sub, nil
 		}
-		eof, changed := m.stdoutEOF, m.changed
+		// In socket mode the output ends when QEMU's stdout has and no
+		// socket reader is left: the last output may still be in the
+		// socket when stdout reaches EOF.
+		eof, changed := m.stdoutEOF && m.serialReaders == 0, m.changed
 		m.mu.Unlock()
 		if eof {
 			// Give stderr a moment to drain: it often says why.
@@ -571,7 +755,8 @@ func (m *Machine) Send(line string) error {
 }
 
 // SendRaw writes b to the serial port as is. It fails if QEMU does not take
-// the bytes within 10 s or has exited.
+// the bytes within 10 s or has exited, and with ErrDetached in socket mode
+// while detached.
 func (m *Machine) SendRaw(b []byte) error {
 	select {
 	case <-m.closed:
@@ -580,8 +765,29 @@ func (m *Machine) SendRaw(b []byte) error {
 	}
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
-	_ = m.stdin.SetWriteDeadline(time.Now().Add(sendTimeout)) // pipes support deadlines; if not, Write just blocks
-	if _, err := m.stdin.Write(b); err != nil {
+	var w interface {
+		io.Writer
+		SetWriteDeadline(time.Time) error
+	} = m.stdin
+	if m.sock != "" {
+		m.mu.Lock()
+		c := m.conn
+		m.mu.Unlock()
+		if c == nil {
+			return fmt.Errorf("%w: send %d bytes to %s", ErrDetached, len(b), m.sock)
+		}
+		w = c
+	}
+	_ = w.SetWriteDeadline(time.Now().Add(sendTimeout)) // pipes and sockets support deadlines; if not, Write just blocks
+	if _, err := w.Write(b); err != nil {
+		if errors.Is(err, net.ErrClosed) { // Detach or Close closed the connection meanwhile
+			select {
+			case <-m.closed:
+				return fmt.Errorf("%w: send %d bytes: %w", ErrClosed, len(b), err)
+			default:
+				return fmt.Errorf("%w: send %d bytes: %w", ErrDetached, len(b), err)
+			}
+		}
 		return fmt.Errorf("qemu: send %d bytes: %w", len(b), err)
 	}
 	return nil
@@ -594,21 +800,37 @@ func (m *Machine) SendRaw(b []byte) error {
 // Close did, the context's error if the context did, and ErrExited if it
 // died from another signal. Wait may be called more than once.
 func (m *Machine) Wait(timeout time.Duration) (int, error) {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	expired, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	select {
 	case <-m.done:
-	case <-timer.C:
+	case <-expired.Done():
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return -1, fmt.Errorf("%w after %v: qemu pid %d still running%s", ErrTimeout, timeout, m.pid, m.diagLocked())
 	}
 	// Let the readers finish, so the log and Tail hold the last output.
+	m.waitOutput(expired.Done())
+	return m.status()
+}
+
+// waitOutput waits until stdout, stderr and the serial socket, if one is
+// connected, have reached EOF, or until expired is closed.
+func (m *Machine) waitOutput(expired <-chan struct{}) {
 	select {
 	case <-m.drained:
-	case <-timer.C:
+	case <-expired:
+		return
 	}
-	return m.status()
+	m.mu.Lock()
+	done := m.serialDone
+	m.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-expired:
+		}
+	}
 }
 
 func (m *Machine) status() (int, error) {
@@ -643,17 +865,15 @@ func (m *Machine) Close() error {
 		m.kill(killedClosed)
 		close(m.closed)
 		m.limit.Stop()
-		timer := time.NewTimer(closeTimeout)
-		defer timer.Stop()
+		expired, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
 		select {
 		case <-m.done:
-		case <-timer.C:
+		case <-expired.Done():
 			m.closeErr = fmt.Errorf("qemu: pid %d not reaped %v after SIGKILL", m.pid, closeTimeout)
 		}
-		select {
-		case <-m.drained:
-		case <-timer.C:
-		}
+		m.waitOutput(expired.Done())
+		m.closeSerial()
 		m.stdin.Close()
 		_, err := m.status()
 		if err == nil {
@@ -667,6 +887,24 @@ func (m *Machine) Close() error {
 		}
 	})
 	return m.closeErr
+}
+
+// closeSerial closes the serial socket connection, if any, and waits for
+// its reader.
+func (m *Machine) closeSerial() {
+	if m.sock == "" {
+		return
+	}
+	m.attachMu.Lock()
+	defer m.attachMu.Unlock()
+	m.mu.Lock()
+	c, done := m.conn, m.serialDone
+	m.conn = nil
+	m.mu.Unlock()
+	if c != nil {
+		c.Close()
+		<-done
+	}
 }
 
 // shortErr is the first clause of err, without the output tails.

@@ -4,10 +4,12 @@
 package qemu
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +18,274 @@ import (
 	"testing"
 	"time"
 )
+
+// standInEnv, when set, makes the test binary run socketStandIn instead of
+// the tests: it is then a stand-in for QEMU with a socket serial port.
+const standInEnv = "QEMU_STANDIN_SOCKET"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(standInEnv) != "" {
+		os.Exit(socketStandIn(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// socketStandIn acts as QEMU with "-serial unix:PATH,server=on,...": it
+// listens on PATH and serves clients one after another, as QEMU's socket
+// chardev does. To client n it says "client n: connected to SPEC" and
+// answers each line L (ended by "\r" or "\n") with "client n: L"; the line
+// "quit" is answered with "client n: bye", then the stand-in prints
+// "standin: quit" on stdout and exits with status 7.
+func socketStandIn(args []string) int {
+	var spec string
+	for i, a := range args {
+		if a == "-serial" && i+1 < len(args) {
+			spec = args[i+1]
+		}
+	}
+	path, _, _ := strings.Cut(strings.TrimPrefix(spec, "unix:"), ",")
+	if !strings.HasPrefix(spec, "unix:") || path == "" {
+		fmt.Fprintf(os.Stderr, "standin: no -serial unix:PATH in %q\n", args)
+		return 2
+	}
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "standin: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "standin: waiting for connection on %s\n", spec)
+	for n := 1; ; n++ {
+		c, err := l.Accept()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "standin: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(c, "client %d: connected to %s\r\n", n, spec)
+		r := bufio.NewReader(c)
+		var line []byte
+		for {
+			b, err := r.ReadByte()
+			if err != nil {
+				break
+			}
+			if b != '\r' && b != '\n' {
+				line = append(line, b)
+				continue
+			}
+			if len(line) == 0 {
+				continue
+			}
+			if string(line) == "quit" {
+				fmt.Fprintf(c, "client %d: bye\r\n", n)
+				fmt.Println("standin: quit")
+				return 7
+			}
+			fmt.Fprintf(c, "client %d: %s\r\n", n, line)
+			line = line[:0]
+		}
+		c.Close()
+	}
+}
+
+// startStandIn starts socketStandIn in socket mode on a new socket.
+func startStandIn(t *testing.T, cfg Config) *Machine {
+	t.Helper()
+	t.Setenv(standInEnv, "1")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Binary = exe
+	if cfg.SerialSocket == "" {
+		cfg.SerialSocket = SocketPath(t)
+	}
+	if cfg.LogPath == "" {
+		cfg.LogPath = filepath.Join(t.TempDir(), "serial.log")
+	}
+	m, err := Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestSerialSocket hands the serial socket from the harness to another
+// client and back, as a test does with cmd/hvctl.
+func TestSerialSocket(t *testing.T) {
+	sock := SocketPath(t)
+	spec := "unix:" + sock + ",server=on,wait=on"
+	m := startStandIn(t, Config{SerialSocket: sock, Args: []string{"-serial", spec}})
+	if m.SerialSocket() != sock {
+		t.Errorf("SerialSocket = %q, want %q", m.SerialSocket(), sock)
+	}
+	// Start connected: client 1 is the harness.
+	if sub, err := m.ExpectLine(`^client (\d+): connected to (.*)$`, 10*time.Second); err != nil || sub[1] != "1" || sub[2] != spec {
+		t.Fatalf("ExpectLine connected: %q, %v", sub, err)
+	}
+	if err := m.Send("hello"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ExpectLine(`^client 1: hello$`, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// Detached, the harness neither sends nor sees output, and another
+	// client has the console.
+	if err := m.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Detach(); !errors.Is(err, ErrDetached) {
+		t.Errorf("second Detach = %v, want ErrDetached", err)
+	}
+	if err := m.Send("lost"); !errors.Is(err, ErrDetached) {
+		t.Errorf("Send while detached = %v, want ErrDetached", err)
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || line != "client 2: connected to "+spec+"\r\n" {
+		t.Fatalf("second client greeting %q, %v", line, err)
+	}
+	if _, err := c.Write([]byte("ping\r")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := r.ReadString('\n'); err != nil || line != "client 2: ping\r\n" {
+		t.Fatalf("second client reply %q, %v", line, err)
+	}
+	if _, err := m.Expect(`client`, 200*time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Errorf("Expect while detached = %v, want ErrTimeout", err)
+	}
+	c.Close()
+
+	// Attached again, as client 3.
+	if err := m.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Attach(); err == nil {
+		t.Errorf("second Attach: no error")
+	}
+	if _, err := m.ExpectLine(`^client 3: connected to `, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send("again"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ExpectLine(`^client 3: again$`, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// The stand-in exiting still ends Expect, after the last socket output.
+	if err := m.Send("quit"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ExpectLine(`^client 3: bye$`, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := m.Expect(`never`, 20*time.Second); !errors.Is(err, ErrExited) {
+		t.Fatalf("Expect after quit = %v, want ErrExited", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Expect took %v after exit", d)
+	}
+	if code, err := m.Wait(5 * time.Second); err != nil || code != 7 {
+		t.Errorf("Wait = %d, %v; want 7, nil", code, err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send("x"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+	if err := m.Attach(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Attach after Close = %v, want ErrClosed", err)
+	}
+
+	b, err := os.ReadFile(m.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	order := []string{"client 1: hello\r\n", " detached serial ", " attached serial ", "client 3: again\r\n", "client 3: bye\r\n"}
+	rest := log
+	for _, want := range order {
+		_, after, ok := strings.Cut(rest, want)
+		if !ok {
+			t.Errorf("log lacks %q in order %q:\n%s", want, order, log)
+			break
+		}
+		rest = after
+	}
+	for _, want := range []string{"standin: quit\n", stderrPrefix + "standin: waiting for connection on " + spec + "\n"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "client 2") {
+		t.Errorf("log shows the other client's session:\n%s", log)
+	}
+}
+
+// TestSerialSocketBoardArgs checks the chardev spec Start gives the board's
+// command line in socket mode, and Close while attached.
+func TestSerialSocketBoardArgs(t *testing.T) {
+	b, _ := Lookup(VirtARM64)
+	sock := SocketPath(t)
+	m := startStandIn(t, Config{Board: b, Image: "img.elf", SerialSocket: sock})
+	spec := "unix:" + sock + ",server=on,wait=on"
+	if sub, err := m.ExpectLine(`^client 1: connected to (.*)$`, 10*time.Second); err != nil || sub[1] != spec {
+		t.Fatalf("ExpectLine connected: %q, %v; want spec %q", sub, err, spec)
+	}
+	start := time.Now()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if _, err := m.Expect("x", time.Second); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrExited) {
+		t.Errorf("Expect after Close: %v", err)
+	}
+	if err := m.Detach(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Detach after Close: %v", err)
+	}
+}
+
+func TestSerialSocketErrors(t *testing.T) {
+	m, _ := startSh(t, t.Context(), 0, `exec sleep 100`)
+	if err := m.Detach(); !errors.Is(err, ErrNoSocket) {
+		t.Errorf("Detach in stdio mode = %v, want ErrNoSocket", err)
+	}
+	if err := m.Attach(); !errors.Is(err, ErrNoSocket) {
+		t.Errorf("Attach in stdio mode = %v, want ErrNoSocket", err)
+	}
+	if m.SerialSocket() != "" {
+		t.Errorf("SerialSocket in stdio mode = %q", m.SerialSocket())
+	}
+
+	// A QEMU that exits without listening fails Start at once.
+	start := time.Now()
+	_, err := Start(t.Context(), Config{Binary: "/bin/sh", Args: []string{"-c", "echo cannot bind >&2; exit 1"}, SerialSocket: SocketPath(t)})
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "cannot bind") {
+		t.Errorf("Start without a listener = %v, want ErrExited with stderr", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("failed Start took %v", d)
+	}
+
+	long := "/tmp/" + strings.Repeat("x", sunPathLen) + "/serial.sock"
+	if _, err := Start(t.Context(), Config{Binary: "/bin/true", Args: []string{}, SerialSocket: long}); err == nil || !strings.Contains(err.Error(), "SocketPath") {
+		t.Errorf("Start with a long socket path = %v", err)
+	}
+	if p := SocketPath(t); len(p) >= sunPathLen {
+		t.Errorf("SocketPath = %q is too long", p)
+	}
+}
 
 // startSh runs script under /bin/sh as a stand-in for QEMU.
 func startSh(t *testing.T, ctx context.Context, limit time.Duration, script string) (*Machine, string) {
