@@ -153,12 +153,11 @@ image: toolchain bundle $(HOTPATCH_KEY).pub
 	$(call POSTLINK_$(BOARD),$(IMAGE_DIR)/tamavisor.elf)
 	@echo "image: $(IMAGE_DIR)/tamavisor.elf"
 
-# Live-patch test images and payloads (ci/hotpatch_apply_test.go, run
-# with TAMAVISOR_HPFIX=1; not yet part of make check, because mkpatch
-# build does not yet build these payloads: see issue 6): for each
-# board, the hpfixture image in three versions (hotpatch/hpfixture: v0
-# runs, with the bug; v1 and v2 are fixed builds of the same tree), and
-# the payloads cmd/mkpatch builds from them, signed with the build's key.
+# Live-patch test images and payloads (ci/hotpatch_apply_test.go, in
+# make check): for each board, the hpfixture image in three versions
+# (hotpatch/hpfixture: v0 runs, with the bug; v1 and v2 are fixed builds
+# of the same tree), and the payloads cmd/mkpatch builds from them,
+# signed with the build's key.
 comma := ,
 HPFIX := $(BUILD)/hpfix
 hpfix:
@@ -256,6 +255,7 @@ check: test
 		$(MAKE) --no-print-directory images && $(MAKE) --no-print-directory iso && \
 		$(MAKE) --no-print-directory efi && \
 		$(MAKE) --no-print-directory vmx-iso && \
+		$(MAKE) --no-print-directory hpfix && \
 		$(MAKE) --no-print-directory integration; \
 	else \
 		echo "SKIPPED image tests: no TamaGo compiler at $(TAMAGO) and 'make toolchain' failed (see $(BUILD)/toolchain.log)"; \

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +44,63 @@ func (s *session) waitGuestLog(vm, re string, timeout time.Duration) []string {
 	return last
 }
 
+// hvctlBinary builds cmd/hvctl once for the test process.
+var hvctlBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "hvctl-")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "hvctl")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/hvctl")
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/hvctl: %v\n%s", err, b)
+	}
+	return out, nil
+})
+
+// hvctl hands the console to the hvctl binary for one command (the
+// harness detaches from QEMU's serial socket and attaches again after)
+// and returns what hvctl printed. It fails the test unless hvctl exits 0.
+func (s *session) hvctl(args ...string) string {
+	s.t.Helper()
+	bin, err := hvctlBinary()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.m.Detach(); err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"-console", "unix:" + s.m.SerialSocket(), "-timeout", "60s"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if aerr := s.m.Attach(); aerr != nil {
+		s.t.Fatal(aerr)
+	}
+	if err != nil {
+		s.t.Fatalf("hvctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// hpfixConsistent checks every "hpfix version V sum S" line of a log: a
+// guest's hypercall runs in one vCPU exit, which a patch never splits,
+// so the version and the sum come from one build: version 0 with the
+// buggy sum, 1 and 2 with the right one.
+func hpfixConsistent(t *testing.T, log string) int {
+	t.Helper()
+	n := 0
+	for _, m := range regexp.MustCompile(`hpfix version (\d+) sum (0x[0-9a-f]+)`).FindAllStringSubmatch(log, -1) {
+		v, _ := strconv.Atoi(m[1])
+		if want := map[bool]string{true: hpfixBuggy, false: hpfixGood}[v == 0]; m[2] != want || v > 2 {
+			t.Errorf("guest saw version %d with sum %s", v, m[2])
+		}
+		n++
+	}
+	return n
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
 // run sends a shell command and returns the line matching re.
 func (s *session) run(cmd, re string, d time.Duration) []string {
 	s.t.Helper()
@@ -56,7 +116,7 @@ func (s *session) run(cmd, re string, d time.Duration) []string {
 // from the shell ("hpfix sum") and from a guest (HC_HPFIX_SUM, which the
 // test guest calls every 100 ms and logs). mkpatch built hpfix-v1 and
 // hpfix-v2 from two fixed builds of the same tree. The test uploads
-// them, applies v1 while the VMs run and sees both the shell and the
+// them with hvctl over QEMU's serial socket, applies v1 while the VMs run and sees both the shell and the
 // guest get the fixed answer; runs the patched recursive, allocating,
 // GC-running Walk deep; checks that a second payload touching the same
 // functions and unloading an applied payload are refused; replaces v1 by
@@ -74,12 +134,10 @@ func TestHotpatchApply(t *testing.T) {
 			for i, f := range []string{"hpfix-v1.tvp", "hpfix-v2.tvp"} {
 				b, err := os.ReadFile(filepath.Join("..", dir, f))
 				if err != nil {
-					// Not yet in make check (issue 6: mkpatch build
-					// cannot build these payloads yet).
-					if os.Getenv("TAMAVISOR_HPFIX") == "1" {
-						t.Fatalf("%v (make hpfix)", err)
+					if qemu.RequireImages() {
+						t.Fatalf("%v (make hpfix; %s is set)", err, qemu.RequireEnv)
 					}
-					t.Skipf("SKIP: %v (make hpfix, then TAMAVISOR_HPFIX=1)", err)
+					t.Skipf("SKIP: %v (make hpfix)", err)
 				}
 				raw[i] = b
 			}
@@ -87,7 +145,8 @@ func TestHotpatchApply(t *testing.T) {
 			if err != nil {
 				t.Fatalf("hpfix-v1: %v", err)
 			}
-			m := qemu.Boot(t, c.board, qemu.Options{ImageFile: filepath.Join(dir, "v0", "tamavisor.elf"), Limit: 15 * time.Minute})
+			m := qemu.Boot(t, c.board, qemu.Options{ImageFile: filepath.Join(dir, "v0", "tamavisor.elf"), Limit: 15 * time.Minute,
+				SerialSocket: qemu.SocketPath(t)})
 			s := &session{t: t, m: m}
 			s.line(`^tamavisor: hpfixture: version 0`, bootTimeout)
 			s.line(`^tamavisor: hotpatch: build-id [0-9a-f]+, \d+ symbols, 1 keys, code arena 0x`, bootTimeout)
@@ -99,17 +158,18 @@ func TestHotpatchApply(t *testing.T) {
 			}
 			s.waitGuestLog(c.vm, `testguest: hpfix version 0 sum `+hpfixBuggy, 4*time.Minute)
 
-			// Upload, check, apply v1 while the VMs run.
-			for i, name := range []string{"hpfix-v1", "hpfix-v2"} {
-				if ans := s.upload(name, raw[i]); ans != name+": LOADED rc=OK" {
-					t.Fatalf("upload %s: %q", name, ans)
+			// hvctl uploads, checks and applies v1 while the VMs run.
+			for _, name := range []string{"hpfix-v1", "hpfix-v2"} {
+				file := filepath.Join("..", dir, name+".tvp")
+				if ans := s.hvctl("patch", "upload", name, file); ans != name+": LOADED rc=OK" {
+					t.Fatalf("hvctl patch upload %s: %q", name, ans)
 				}
-				if ans := s.act("check", name); ans != name+": CHECKED rc=OK" {
-					t.Fatalf("check %s: %q", name, ans)
+				if ans := s.hvctl("patch", "check", name, "-wait"); ans != name+": CHECKED rc=OK" {
+					t.Fatalf("hvctl patch check %s: %q", name, ans)
 				}
 			}
-			if ans := s.act("apply", "hpfix-v1"); ans != "hpfix-v1: APPLIED rc=OK" {
-				t.Fatalf("apply hpfix-v1: %q", ans)
+			if ans := s.hvctl("patch", "apply", "hpfix-v1", "-wait"); ans != "hpfix-v1: APPLIED rc=OK" {
+				t.Fatalf("hvctl patch apply hpfix-v1: %q", ans)
 			}
 			if got := s.run("hpfix sum "+hpfixHex, `^hpfix: .*`, cmdTimeout)[0]; got != "hpfix: version 1 sum "+hpfixGood {
 				t.Errorf("after apply: %q", got)
@@ -158,24 +218,44 @@ func TestHotpatchApply(t *testing.T) {
 
 			// 1000 apply/revert cycles under GC and Walk load.
 			got := s.run("hpfix-stress hpfix-v1 1000", `^(hpfix: stress.*|error: .*)$`, 8*time.Minute)[0]
-			if !regexp.MustCompile(`^hpfix: stress 1000 cycles bad 0 walks [1-9]\d* \(mixed \d+\) gcs [1-9]\d*$`).MatchString(got) {
+			if m := regexp.MustCompile(`^hpfix: stress 1000 cycles bad 0 walks (\d+) \(mixed (\d+)\) gcs [1-9]\d*$`).FindStringSubmatch(got); m == nil {
 				t.Errorf("stress: %q", got)
+			} else if w, mixed := atoi(m[1]), atoi(m[2]); w-mixed < 40 {
+				// Every 50 cycles the stress waits for a whole walk in
+				// each version: at least 40 are compared.
+				t.Errorf("stress: %q: %d walks compared, want at least 40", got, w-mixed)
 			}
 			stats := s.run("patch stats --json", `^\{"applies":.*\}$`, cmdTimeout)[0]
+			type kind struct {
+				N           uint64
+				MeanQuiesce int64 `json:"mean_quiesce_ns"`
+				MaxQuiesce  int64 `json:"max_quiesce_ns"`
+				MeanPause   int64 `json:"mean_pause_ns"`
+				MaxPause    int64 `json:"max_pause_ns"`
+			}
 			var st struct {
-				Applies, Reverts uint64
-				MaxPause         int64 `json:"max_pause_ns"`
-				LastQuiesce      int64 `json:"last_quiesce_ns"`
-				Modules          int
+				Applies, Reverts       uint64
+				MaxPause               int64 `json:"max_pause_ns"`
+				Modules                int
+				Apply, Revert, Replace kind
 			}
 			if err := json.Unmarshal([]byte(stats), &st); err != nil {
 				t.Fatalf("patch stats: %v in %q", err, stats)
 			}
-			if st.Applies < 1002 || st.Reverts < 1001 || st.Modules != 2 || st.MaxPause <= 0 {
+			if st.Applies < 1002 || st.Reverts < 1001 || st.Modules != 2 || st.MaxPause <= 0 ||
+				st.Apply.N < 1001 || st.Revert.N < 1001 || st.Replace.N != 1 || st.Apply.MaxPause <= 0 || st.Revert.MaxPause <= 0 {
 				t.Errorf("patch stats: %+v", st)
 			}
-			t.Logf("%s: %d applies, %d reverts, max stop-the-world pause %v, last quiesce wait %v (%d functions per payload)",
-				c.board, st.Applies, st.Reverts, time.Duration(st.MaxPause), time.Duration(st.LastQuiesce), len(v1.Funcs))
+			// The pause benchmark (README, "Live patching"): the
+			// image's monotonic clock around the stopped section.
+			d := func(ns int64) time.Duration { return time.Duration(ns) }
+			for _, k := range []struct {
+				name string
+				k    kind
+			}{{"apply", st.Apply}, {"revert", st.Revert}, {"replace", st.Replace}} {
+				t.Logf("BENCH %s %s: %d stops of %d functions, quiesce mean %v max %v, pause mean %v max %v",
+					c.board, k.name, k.k.N, len(v1.Funcs), d(k.k.MeanQuiesce), d(k.k.MaxQuiesce), d(k.k.MeanPause), d(k.k.MaxPause))
+			}
 
 			// Unload both; the guest is still running and calling.
 			for _, name := range []string{"hpfix-v1", "hpfix-v2"} {
@@ -184,6 +264,9 @@ func TestHotpatchApply(t *testing.T) {
 				}
 			}
 			s.waitGuestLog(c.vm, fmt.Sprintf(`testguest: hpfix version 0 sum %s calls (\d+)`, hpfixBuggy), time.Minute)
+			if n := hpfixConsistent(t, s.pollGuestLog(c.vm, "the guest's log", cmdTimeout, func(string) bool { return true })); n < 4 {
+				t.Errorf("%d hpfix lines in the guest's log, want the 4 versions seen at least", n)
+			}
 			list := s.vmList()
 			if i := s.findVM(list, c.vm); i < 0 || list.VMs[i].State != "running" {
 				t.Errorf("%s not running at the end: %+v", c.vm, list)

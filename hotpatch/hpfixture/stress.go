@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/tamavisor/tamavisor/hotpatch"
 	"github.com/tamavisor/tamavisor/hv/shell"
@@ -21,7 +22,9 @@ import (
 // and after each apply and each revert checks what Checksum returns
 // against the version Version reports. Walks that overlap an apply or a
 // revert (a goroutine parked in one version resumes in the other) are
-// not compared, only counted; the others must match expectWalk. The
+// not compared, only counted (their chain check must still pass); the
+// others must match expectWalk, and every 50 cycles the stress waits for
+// such a whole walk in each version. The
 // guests keep calling HC_HPFIX_SUM meanwhile. It prints
 //
 //	hpfix: stress N cycles bad B walks W (mixed M) gcs G
@@ -55,6 +58,13 @@ var data = func() []byte {
 	return b
 }()
 
+// Every settleEvery cycles, after each switch, the stress waits (up to
+// settleMax) for one walk to run whole in the current version.
+const (
+	settleEvery = 50
+	settleMax   = 10 * time.Second
+)
+
 func stress(c *shell.Context, m *hotpatch.Manager, name string, cycles int) error {
 	var gen atomic.Uint64 // bumped before and after every switch
 	var stop atomic.Bool
@@ -74,9 +84,14 @@ func stress(c *shell.Context, m *hotpatch.Manager, name string, cycles int) erro
 			v := Version()
 			acc := uint64(0)
 			r := Walk(300, 7, &acc)
-			if gen.Load() != g0 || g0%2 == 1 {
+			switch {
+			case r == 0:
+				// Walk's chain check failed: a node was lost or
+				// overwritten, whatever the versions.
+				bad.Add(1)
+			case gen.Load() != g0 || g0%2 == 1:
 				mixed.Add(1)
-			} else if r != expectWalk(300, 7, v) {
+			case r != expectWalk(300, 7, v):
 				bad.Add(1)
 			}
 			walks.Add(1)
@@ -99,6 +114,14 @@ func stress(c *shell.Context, m *hotpatch.Manager, name string, cycles int) erro
 			}
 			if a == hotpatch.ActionApply && Version() == 0 || a == hotpatch.ActionRevert && Version() != 0 || Checksum(data) != want {
 				bad.Add(1)
+			}
+			if i%settleEvery == 0 {
+				// Let a whole walk run in this version, so that walks
+				// are compared with expectWalk, not only counted.
+				whole := walks.Load() - mixed.Load()
+				for t0 := time.Now(); walks.Load()-mixed.Load() == whole && time.Since(t0) < settleMax; {
+					runtime.Gosched()
+				}
 			}
 			runtime.Gosched()
 		}
