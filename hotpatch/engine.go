@@ -52,3 +52,22 @@ type Loaded interface {
 	// because its name is taken), and never touches the payload again.
 	Release()
 }
+
+// Stacker is a Loaded that knows its own payload id and the id of the
+// payload it stacks on (nil if none). The Manager then keeps the stack
+// in order (docs/hotpatch.md, "Stacking"): APPLY needs the payload below
+// to be the newest applied, REPLACE refuses a payload that stacks on
+// another, and REVERT refuses a payload another applied one stacks on.
+type Stacker interface {
+	ID() []byte
+	Depends() []byte
+}
+
+// stackOf returns l's id and the id it depends on, or nils if l is not a
+// Stacker.
+func stackOf(l Loaded) (id, depends []byte) {
+	if s, ok := l.(Stacker); ok {
+		return s.ID(), s.Depends()
+	}
+	return nil, nil
+}

@@ -4,6 +4,7 @@
 package hotpatch
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -288,6 +289,10 @@ func (m *Manager) startLocked(name string, a ActionKind, timeout time.Duration) 
 			name, a, p.state, a.fromNames())
 	}
 
+	if err := m.stackCheckLocked(p, a); err != nil {
+		return nil, nil, err
+	}
+
 	if a == ActionUnload {
 		m.removeLocked(p)
 		return nil, p.loaded, nil
@@ -304,6 +309,42 @@ func (m *Manager) startLocked(name string, a ActionKind, timeout time.Duration) 
 	p.rc, p.err = EAGAIN, nil
 	m.pending = j
 	return j, nil, nil
+}
+
+// stackCheckLocked refuses a that would break the stack of payloads that
+// depend on one another (docs/hotpatch.md, "Stacking"), as Xen's
+// livepatch checks a payload's depends build-id against the newest
+// applied payload. m.mu must be held.
+func (m *Manager) stackCheckLocked(p *payload, a ActionKind) error {
+	id, dep := stackOf(p.loaded)
+	switch a {
+	case ActionApply:
+		if dep == nil {
+			return nil
+		}
+		if n := len(m.applied); n > 0 {
+			top := m.applied[n-1]
+			if tid, _ := stackOf(top.loaded); tid != nil && bytes.Equal(tid, dep) {
+				return nil
+			}
+			return errorf(EINVAL, "payload %q: APPLY refused: it stacks on payload %x, but the newest applied payload is %q", p.name, dep, top.name)
+		}
+		return errorf(EINVAL, "payload %q: APPLY refused: it stacks on payload %x, and no payload is applied", p.name, dep)
+	case ActionReplace:
+		if dep != nil {
+			return errorf(EINVAL, "payload %q: REPLACE refused: it stacks on payload %x, which REPLACE would revert", p.name, dep)
+		}
+	case ActionRevert:
+		if id == nil {
+			return nil
+		}
+		for _, q := range m.applied {
+			if _, qd := stackOf(q.loaded); q != p && bytes.Equal(qd, id) {
+				return errorf(EBUSY, "payload %q: REVERT refused: applied payload %q stacks on it (revert %q first)", p.name, q.name, q.name)
+			}
+		}
+	}
+	return nil
 }
 
 // run does the engine work of j without the lock, then records the result.

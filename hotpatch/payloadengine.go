@@ -107,6 +107,7 @@ func (p PauseStats) Mean() (quiesce, pause time.Duration) {
 // code goes.
 type payloadLoaded struct {
 	p        *pf.Payload
+	id       []byte // pf.ID of the payload
 	funcs    []*gofunc.Func
 	textAddr uint64 // arena address (or a host buffer's, without Code)
 	buf      []byte // host builds: the buffer textAddr points into
@@ -170,11 +171,12 @@ func (e *PayloadEngine) init() {
 // ENOMEM.
 func (e *PayloadEngine) Load(raw []byte) (Loaded, error) {
 	e.init()
-	p, err := pf.Open(raw, e.Keys)
-	switch {
-	case errors.Is(err, pf.ErrSignature):
+	elf, err := pf.Verify(raw, e.Keys)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", EPERM, err)
-	case err != nil:
+	}
+	p, err := pf.Parse(elf)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ENOEXEC, err)
 	}
 	var funcs []*gofunc.Func
@@ -183,7 +185,7 @@ func (e *PayloadEngine) Load(raw []byte) (Loaded, error) {
 			return nil, fmt.Errorf("%w: runtime metadata: %w", ENOEXEC, err)
 		}
 	}
-	l := &payloadLoaded{p: p, funcs: funcs, eng: e}
+	l := &payloadLoaded{p: p, funcs: funcs, eng: e, id: pf.ID(elf)}
 	if e.arena != nil {
 		if l.textAddr, err = e.arena.alloc(uint64(len(p.Text))); err != nil {
 			return nil, fmt.Errorf("%w: %w", ENOMEM, err)
@@ -193,6 +195,12 @@ func (e *PayloadEngine) Load(raw []byte) (Loaded, error) {
 	}
 	return l, nil
 }
+
+// ID implements Stacker.
+func (l *payloadLoaded) ID() []byte { return l.id }
+
+// Depends implements Stacker.
+func (l *payloadLoaded) Depends() []byte { return l.p.Depends }
 
 // Check implements Engine. Refusals map to errnos as Xen's livepatch
 // does where it has one: another build-id or architecture ENOEXEC, an
@@ -470,6 +478,15 @@ func (e *PayloadEngine) writeAllLocked(ws []write, cur []byte) error {
 		}
 	}
 	return nil
+}
+
+// SetQuiesce replaces Quiesce while the engine may be in use: a board
+// applies its boot payloads before any VM runs, with a Quiesce that has
+// nothing to stop, and hands over the VM manager's once VMs start.
+func (e *PayloadEngine) SetQuiesce(q func(timeout time.Duration) (resume func(), wait time.Duration, err error)) {
+	e.mu.Lock()
+	e.Quiesce = q
+	e.mu.Unlock()
 }
 
 // Stats returns the engine's counters.

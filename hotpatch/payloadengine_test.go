@@ -102,12 +102,20 @@ func (c *fakeCode) ReadCode(addr uint64, b []byte) error {
 // runtime metadata, signed with key.
 func signedPayload(t *testing.T, key ed25519.PrivateKey, id []byte, name, fn string, oldSize uint64) []byte {
 	t.Helper()
+	signed, _ := stackedPayload(t, key, id, name, fn, oldSize, nil)
+	return signed
+}
+
+// stackedPayload is signedPayload stacking on the payload whose id is
+// depends (nil: none); it also returns the payload's own id.
+func stackedPayload(t *testing.T, key ed25519.PrivateKey, id []byte, name, fn string, oldSize uint64, depends []byte) (signed, pid []byte) {
+	t.Helper()
 	text := []byte{0xe8, 0, 0, 0, 0, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc} // CALL rel32; RET
 	meta, err := gofunc.Encode([]*gofunc.Func{{Name: fn, MinLC: gofunc.MinLCAMD64, Size: uint32(len(text))}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pf.Payload{Name: name, Arch: pf.ArchAMD64, BuildID: id, Text: text,
+	p := &pf.Payload{Name: name, Arch: pf.ArchAMD64, BuildID: id, Depends: depends, Text: text,
 		Funcs:  []pf.Func{{Name: fn, Offset: 0, Size: uint32(len(text)), OldSize: oldSize}},
 		Relocs: []pf.Reloc{{Offset: 1, Kind: pf.R_X86_64_PC32, Symbol: "hv.helper", Addend: -4}},
 		PCLN:   meta}
@@ -115,7 +123,7 @@ func signedPayload(t *testing.T, key ed25519.PrivateKey, id []byte, name, fn str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pf.Sign(elf, key)
+	return pf.Sign(elf, key), pf.ID(elf)
 }
 
 // testEngine is a PayloadEngine over fakeCode whose runtime registration
@@ -363,5 +371,64 @@ func TestArena(t *testing.T) {
 	a.retire(0x10)
 	if free, retired := a.usage(); retired != 0x10 || free != 0x1108-0x1050 {
 		t.Errorf("usage %#x %#x", free, retired)
+	}
+}
+
+// TestPayloadEngineStacking: a payload that stacks on another (Depends =
+// the other's id) applies only right on top of it, that one cannot be
+// reverted from under it, and REPLACE, which reverts everything, refuses
+// it; a refusal changes nothing (docs/hotpatch.md, "Stacking").
+func TestPayloadEngineStacking(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	e := newTestEngine(pub)
+	m := NewManager(e)
+	base, baseID := stackedPayload(t, key, imageID, "base", "hv.buggy", 0x40, nil)
+	top, topID := stackedPayload(t, key, imageID, "top", "hv.helper", 0x20, baseID)
+	stray, _ := stackedPayload(t, key, imageID, "stray", "hv.helper", 0x20, []byte("not-a-payload-id-xyz"))
+	for _, c := range []struct {
+		name string
+		raw  []byte
+	}{{"base", base}, {"top", top}, {"stray", stray}} {
+		if err := m.Upload(c.name, c.raw); err != nil {
+			t.Fatal(err)
+		}
+		if st := act(t, m, c.name, ActionCheck); st.State != StateChecked || st.RC != 0 {
+			t.Fatalf("check %s: %s rc %s", c.name, st.State, st.RC)
+		}
+	}
+	if l := m.byName["top"].loaded.(*payloadLoaded); !bytes.Equal(l.ID(), topID) || !bytes.Equal(l.Depends(), baseID) {
+		t.Fatalf("top: id %x depends %x, want %x and %x", l.ID(), l.Depends(), topID, baseID)
+	}
+	refused := func(name string, a ActionKind, want Errno, msg string) {
+		t.Helper()
+		err := m.Action(name, a, 0)
+		isErrno(t, err, want)
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s %s: %v, want %q", a, name, err, msg)
+		}
+		if st := get(t, m, name); st.State != StateChecked && st.State != StateApplied {
+			t.Errorf("%s %s changed the state to %s", a, name, st.State)
+		}
+	}
+	refused("top", ActionApply, EINVAL, "no payload is applied")
+	if st := act(t, m, "base", ActionApply); st.State != StateApplied {
+		t.Fatalf("apply base: %s rc %s", st.State, st.RC)
+	}
+	refused("stray", ActionApply, EINVAL, `the newest applied payload is "base"`)
+	refused("stray", ActionReplace, EINVAL, "which REPLACE would revert")
+	if st := act(t, m, "top", ActionApply); st.State != StateApplied || st.RC != 0 {
+		t.Fatalf("apply top on base: %s rc %s", st.State, st.RC)
+	}
+	refused("base", ActionRevert, EBUSY, `applied payload "top" stacks on it`)
+	if st := get(t, m, "base"); st.State != StateApplied {
+		t.Errorf("base after the refused revert: %s", st.State)
+	}
+	for _, n := range []string{"top", "base"} {
+		if st := act(t, m, n, ActionRevert); st.State != StateChecked || st.RC != 0 {
+			t.Errorf("revert %s: %s rc %s", n, st.State, st.RC)
+		}
+	}
+	if !bytes.Equal(e.code.text, newFakeCode().text) {
+		t.Error("image not restored after reverting the stack")
 	}
 }

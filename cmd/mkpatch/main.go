@@ -237,6 +237,8 @@ func runBuild(f buildFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// What a payload stacking on this one passes as -depends.
+	fmt.Fprintf(stdout, "  payload id %x\n", payload.ID(elf))
 	if key != nil {
 		elf = payload.Sign(elf, key)
 	}

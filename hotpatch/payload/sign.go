@@ -107,6 +107,18 @@ func Verify(signed []byte, keys []ed25519.PublicKey) ([]byte, error) {
 	return nil, fmt.Errorf("payload: %w: bad signature by key %x", ErrSignature, id)
 }
 
+// IDSize is the size of a payload id.
+const IDSize = 20
+
+// ID returns the id of the payload whose unsigned ELF is elf: the first
+// IDSize bytes of its SHA-256. A payload that stacks on another names
+// that payload's id in its Depends (.tvpatch.depends; docs/hotpatch.md,
+// "Stacking"), as a Xen livepatch names the build-id of the one below.
+func ID(elf []byte) []byte {
+	h := sha256.Sum256(elf)
+	return h[:IDSize]
+}
+
 // Open verifies a signed payload with Verify and, only if the signature
 // is good, parses its ELF part with Parse. The Payload shares no memory
 // with signed.

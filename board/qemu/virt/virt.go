@@ -49,14 +49,14 @@ const (
 // tables (512 KiB) and the live-patch code arena (512 KiB) follow; the
 // image is linked at 0x40210000 (Makefile: -T).
 const (
-	ramStart       = RAM_BASE
-	ramSizeHV      = 0x1000_0000 // 256 MiB for the hypervisor
-	tablesBase     = RAM_BASE + 0x10_0000
-	tablesSize     = 0x8_0000
+	ramStart   = RAM_BASE
+	ramSizeHV  = 0x1000_0000 // 256 MiB for the hypervisor
+	tablesBase = RAM_BASE + 0x10_0000
+	tablesSize = 0x8_0000
 	// codeBase is the live-patch code arena: below the image and within
 	// the ±128 MiB a BL from payload code reaches (hv/arm64.EarlyInit).
-	codeBase = tablesBase + tablesSize
-	codeSize = 0x8_0000
+	codeBase       = tablesBase + tablesSize
+	codeSize       = 0x8_0000
 	ramStackOffset = 0x100
 )
 
