@@ -54,3 +54,6 @@ func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager { return nil }
 
 // codeMemory: a host build cannot change its own code.
 func codeMemory() hotpatch.CodeMemory { return nil }
+
+// bootPayloads: the host build has no boot payloads.
+func bootPayloads() []bootPayload { return nil }

@@ -121,3 +121,7 @@ func startAPs(p *hv.Platform, sops *svm.Ops, pool *vmm.RAMPool, view func(hv.PA,
 // codeMemory is live patching's code access: a heap arena in the runtime
 // window, written through the physmap alias.
 func codeMemory() hotpatch.CodeMemory { return amd64.NewCodeMemory(amd64.Boot().Reloc) }
+
+// bootPayloads are the live patches QEMU gives in fw_cfg
+// (opt/tamavisor/hotpatch/NAME).
+func bootPayloads() []bootPayload { return fwcfgPayloads(q35.FWCfg) }

@@ -83,3 +83,7 @@ func startVMs(p *hv.Platform, console io.Writer) *vmm.Manager {
 // and the text, both read-only and executable, written through their
 // alias (W^X).
 func codeMemory() hotpatch.CodeMemory { return arm64.NewCodeMemory() }
+
+// bootPayloads are the live patches QEMU gives in fw_cfg
+// (opt/tamavisor/hotpatch/NAME).
+func bootPayloads() []bootPayload { return fwcfgPayloads(virt.FWCfg) }

@@ -15,7 +15,7 @@ import (
 	"github.com/tamavisor/tamavisor/hotpatch/gomodule"
 	"github.com/tamavisor/tamavisor/hotpatch/selfimage"
 	"github.com/tamavisor/tamavisor/hv/shell"
-	"github.com/tamavisor/tamavisor/hv/vmm"
+	"github.com/tamavisor/tamavisor/soc/qemu/fwcfg"
 )
 
 // hotpatchKeys are the ed25519 public keys (hex, comma-separated) whose
@@ -25,10 +25,11 @@ var hotpatchKeys string
 
 // hotpatchCommands sets up live patching: the accepted keys, the image's
 // own build-id and symbol table (written by tvimage hpinfo after
-// linking), the board's code memory, the runtime registration, the
-// stop-the-world of the VM manager m (nil when no VM can run: nothing
-// then needs stopping), and the patch command.
-func hotpatchCommands(console io.Writer, m *vmm.Manager) ([]shell.Command, *hotpatch.Manager) {
+// linking), the board's code memory, the runtime registration, and the
+// patch command. It runs before any VM exists, so its engine stops
+// nothing; startVMs hands it the VM manager's stop-the-world
+// (PayloadEngine.SetQuiesce).
+func hotpatchCommands(console io.Writer) ([]shell.Command, *hotpatch.Manager, *hotpatch.PayloadEngine) {
 	var keys []ed25519.PublicKey
 	for _, h := range strings.Split(hotpatchKeys, ",") {
 		if h = strings.TrimSpace(h); h == "" {
@@ -47,9 +48,6 @@ func hotpatchCommands(console io.Writer, m *vmm.Manager) ([]shell.Command, *hotp
 		Runtime: gomodule.Register,
 		Quiesce: func(time.Duration) (func(), time.Duration, error) { return func() {}, 0, nil },
 	}
-	if m != nil {
-		eng.Quiesce = m.Quiesce
-	}
 	if img, err := selfimage.Self(); err != nil {
 		eng.ImageErr = err
 		fmt.Fprintf(console, "tamavisor: hotpatch: no symbol table: %v\r\n", err)
@@ -63,5 +61,57 @@ func hotpatchCommands(console io.Writer, m *vmm.Manager) ([]shell.Command, *hotp
 		fmt.Fprintf(console, "tamavisor: hotpatch: build-id %x, %d symbols, %d keys, code arena %s\r\n", img.BuildID(), img.Len(), len(keys), arena)
 	}
 	hm := hotpatch.NewManager(eng)
-	return hotpatch.Commands(hm), hm
+	return hotpatch.Commands(hm), hm, eng
+}
+
+// bootPayloadPrefix names the boot payloads in QEMU's fw_cfg: a file
+// opt/tamavisor/hotpatch/NAME (qemu -fw_cfg name=...,file=PAYLOAD.tvp)
+// is the payload NAME.
+const bootPayloadPrefix = "opt/tamavisor/hotpatch/"
+
+// bootPayload is a live patch the board was given at boot.
+type bootPayload struct {
+	name string
+	raw  []byte
+	err  error // reading it failed
+}
+
+// fwcfgPayloads returns the boot payloads in d's file directory, in the
+// directory's (name) order.
+func fwcfgPayloads(d *fwcfg.Device) []bootPayload {
+	if !d.Present() {
+		return nil
+	}
+	files, err := d.Files()
+	if err != nil {
+		return []bootPayload{{name: "(fw_cfg)", err: err}}
+	}
+	var out []bootPayload
+	for _, f := range files {
+		name, ok := strings.CutPrefix(f.Name, bootPayloadPrefix)
+		if !ok {
+			continue
+		}
+		raw, err := d.ReadFile(f.Name)
+		out = append(out, bootPayload{name: name, raw: raw, err: err})
+	}
+	return out
+}
+
+// applyBootPayloads uploads, checks and applies each boot payload in
+// order, before any VM runs, so guests never run the unpatched code. A
+// payload that fails is reported and left in the state it reached (the
+// operator sees it with "patch list"); the others still apply.
+func applyBootPayloads(console io.Writer, hm *hotpatch.Manager, ps []bootPayload) {
+	for _, p := range ps {
+		err := p.err
+		if err == nil {
+			err = hm.ApplyAtBoot(p.name, p.raw, 0)
+		}
+		if err != nil {
+			fmt.Fprintf(console, "tamavisor: hotpatch: boot payload %s refused: %v\r\n", p.name, err)
+			continue
+		}
+		fmt.Fprintf(console, "tamavisor: hotpatch: boot payload %s applied\r\n", p.name)
+	}
 }

@@ -32,11 +32,15 @@ func main() {
 
 	cmds := shell.Standard(p)
 	cmds = append(cmds, fixtureCommands(p.Console)...)
+	// Live patching first: payloads given at boot are applied before
+	// any guest runs.
+	hpCmds, hm, eng := hotpatchCommands(p.Console)
+	applyBootPayloads(p.Console, hm, bootPayloads())
 	m := startVMs(p, p.Console)
 	if m != nil {
 		cmds = append(cmds, m.Commands(p.Console)...)
+		eng.SetQuiesce(m.Quiesce)
 	}
-	hpCmds, hm := hotpatchCommands(p.Console, m)
 	cmds = append(cmds, hpCmds...)
 	cmds = append(cmds, fixtureStress(hm)...)
 	sh := shell.New(p.Console, p.Console)
