@@ -274,3 +274,67 @@ func TestHotpatchApply(t *testing.T) {
 		})
 	}
 }
+
+// TestHotpatchBoot gives the hpfixture image (version 0) live patches as
+// boot payloads in QEMU's fw_cfg (opt/tamavisor/hotpatch/NAME): the
+// board's hpfix-v1, applied before any guest runs, so the guest's first
+// hypercall already gets the fixed answer; and the other board's
+// hpfix-v1, refused (ENOEXEC: another architecture and build-id) and left
+// LOADED while the boot goes on. A boot payload reverts like any other.
+func TestHotpatchBoot(t *testing.T) {
+	boards := []struct{ board, vm, other string }{
+		{qemu.Q35AMD64, "guest1", qemu.VirtARM64},
+		{qemu.VirtARM64, "testguest", qemu.Q35AMD64},
+	}
+	for _, c := range boards {
+		t.Run(c.board, func(t *testing.T) {
+			root, err := qemu.RepoRoot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fix := filepath.Join(root, "build", "hpfix", c.board, "hpfix-v1.tvp")
+			other := filepath.Join(root, "build", "hpfix", c.other, "hpfix-v1.tvp")
+			for _, f := range []string{fix, other} {
+				if _, err := os.Stat(f); err != nil {
+					if qemu.RequireImages() {
+						t.Fatalf("%v (make hpfix; %s is set)", err, qemu.RequireEnv)
+					}
+					t.Skipf("SKIP: %v (make hpfix)", err)
+				}
+			}
+			m := qemu.Boot(t, c.board, qemu.Options{
+				ImageFile: filepath.Join("build", "hpfix", c.board, "v0", "tamavisor.elf"),
+				Limit:     5 * time.Minute,
+				ExtraArgs: []string{
+					"-fw_cfg", "name=opt/tamavisor/hotpatch/hpfix-v1,file=" + fix,
+					"-fw_cfg", "name=opt/tamavisor/hotpatch/other-arch,file=" + other,
+				},
+			})
+			s := &session{t: t, m: m}
+			s.line(`^tamavisor: hpfixture: version 0`, bootTimeout)
+			s.line(`^tamavisor: hotpatch: boot payload hpfix-v1 applied`, bootTimeout)
+			if got := s.line(`^tamavisor: hotpatch: boot payload other-arch .*`, bootTimeout)[0]; !strings.Contains(got, "refused") || !strings.Contains(got, "ENOEXEC") {
+				t.Errorf("the other board's payload: %q, want refused with ENOEXEC", got)
+			}
+			s.prompt()
+
+			if got := s.run("hpfix sum "+hpfixHex, `^hpfix: .*`, cmdTimeout)[0]; got != "hpfix: version 1 sum "+hpfixGood {
+				t.Errorf("with the boot payload: %q", got)
+			}
+			if ans := s.run("patch get other-arch", `^(other-arch: .*|error: .*)$`, cmdTimeout)[0]; !strings.HasPrefix(ans, "other-arch: LOADED rc=ENOEXEC") {
+				t.Errorf("the refused boot payload: %q, want LOADED rc=ENOEXEC", ans)
+			}
+			// The guest never saw the bug: its first answer is the fix.
+			first := s.waitGuestLog(c.vm, `testguest: hpfix version (\d+) sum (0x[0-9a-f]+) calls 1\b`, 4*time.Minute)
+			if first[1] != "1" || first[2] != hpfixGood {
+				t.Errorf("the guest's first answer: version %s sum %s, want version 1 sum %s", first[1], first[2], hpfixGood)
+			}
+			if ans := s.act("revert", "hpfix-v1"); ans != "hpfix-v1: CHECKED rc=OK" {
+				t.Fatalf("revert of the boot payload: %q", ans)
+			}
+			if got := s.run("hpfix sum "+hpfixHex, `^hpfix: .*`, cmdTimeout)[0]; got != "hpfix: version 0 sum "+hpfixBuggy {
+				t.Errorf("after revert: %q", got)
+			}
+		})
+	}
+}
