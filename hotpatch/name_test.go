@@ -5,8 +5,12 @@ package hotpatch
 
 import (
 	"bytes"
+	"flag"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tamavisor/tamavisor/internal/seedcorpus"
 )
 
 func TestCheckName(t *testing.T) {
@@ -77,11 +81,38 @@ func TestParseNameField(t *testing.T) {
 
 // FuzzParseNameField guards the name rule of docs/hotpatch.md ("Names"):
 // a name field holds 1 to MaxNameLen non-NUL bytes followed only by NULs.
+// nameSeeds are FuzzParseNameField's seeds, committed under
+// testdata/fuzz/FuzzParseNameField (TestSeedCorpus).
+func nameSeeds() []struct {
+	name string
+	b    []byte
+} {
+	return []struct {
+		name string
+		b    []byte
+	}{
+		{"padded-name", field("fix-1", MaxNameLen)},
+		{"nul-inside", []byte("a\x00b")},
+		{"empty", []byte{}},
+		{"too-long", bytes.Repeat([]byte{'a'}, MaxNameLen+1)},
+	}
+}
+
+var writeCorpus = flag.Bool("write-corpus", false, "rewrite testdata/fuzz from the seeds in the tests")
+
+// TestSeedCorpus checks that testdata/fuzz/FuzzParseNameField holds the
+// seeds in Go's corpus format; "go test -run TestSeedCorpus
+// -write-corpus" rewrites them.
+func TestSeedCorpus(t *testing.T) {
+	for _, s := range nameSeeds() {
+		seedcorpus.Sync(t, filepath.Join("testdata", "fuzz", "FuzzParseNameField"), s.name, seedcorpus.Bytes(s.b), *writeCorpus)
+	}
+}
+
 func FuzzParseNameField(f *testing.F) {
-	f.Add(field("fix-1", MaxNameLen))
-	f.Add([]byte("a\x00b"))
-	f.Add([]byte{})
-	f.Add(bytes.Repeat([]byte{'a'}, MaxNameLen+1))
+	for _, s := range nameSeeds() {
+		f.Add(s.b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		name, err := ParseNameField(b)
 		n := bytes.IndexByte(b, 0)

@@ -6,11 +6,39 @@ package console
 import (
 	"bufio"
 	"errors"
+	"flag"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tamavisor/tamavisor/internal/seedcorpus"
 )
+
+// replySeeds are FuzzConsoleReply's seeds, committed under
+// testdata/fuzz/FuzzConsoleReply (TestSeedCorpus).
+var replySeeds = []struct {
+	name string
+	b    []byte
+}{
+	{"reply-and-prompt", []byte("patch get fix-1 --json\r\n{\"name\":\"fix-1\",\"state\":\"LOADED\",\"rc\":0,\"error\":\"\"}\r\ntamavisor> ")},
+	{"prompts-and-error", []byte("tamavisor> tamavisor> {\"error\":\"hotpatch: no payload \\\"fix-1\\\" (ENOENT)\"}\r\n")},
+	{"log-lines-and-bad-rc", []byte("{\"log\":1}\r\ntamavisor: vm 1: crashed\r\n{\"name\":\"x\",\"state\":\"APPLIED\",\"rc\":\"ENOSYS\"}\n")},
+	{"wrong-types-and-binary", []byte("{\"name\":\"x\",\"state\":7,\"rc\":[]}\r\n\x00\xff\r\r\n{\"error\":3}\n")},
+	{"half-line", []byte("half a line with no end")},
+}
+
+var writeCorpus = flag.Bool("write-corpus", false, "rewrite testdata/fuzz from the seeds in the tests")
+
+// TestSeedCorpus checks that testdata/fuzz/FuzzConsoleReply holds the
+// seeds in Go's corpus format; "go test -run TestSeedCorpus
+// -write-corpus" rewrites them.
+func TestSeedCorpus(t *testing.T) {
+	for _, s := range replySeeds {
+		seedcorpus.Sync(t, filepath.Join("testdata", "fuzz", "FuzzConsoleReply"), s.name, seedcorpus.Bytes(s.b), *writeCorpus)
+	}
+}
 
 // FuzzConsoleReply plays a console that answers `patch get fix-1 --json`
 // with arbitrary bytes before the shell's answer to the sync line:
@@ -19,11 +47,9 @@ import (
 // RemoteError or ErrNoReply, never panic, time out or take a line it did
 // not decode as the reply.
 func FuzzConsoleReply(f *testing.F) {
-	f.Add([]byte("patch get fix-1 --json\r\n{\"name\":\"fix-1\",\"state\":\"LOADED\",\"rc\":0,\"error\":\"\"}\r\ntamavisor> "))
-	f.Add([]byte("tamavisor> tamavisor> {\"error\":\"hotpatch: no payload \\\"fix-1\\\" (ENOENT)\"}\r\n"))
-	f.Add([]byte("{\"log\":1}\r\ntamavisor: vm 1: crashed\r\n{\"name\":\"x\",\"state\":\"APPLIED\",\"rc\":\"ENOSYS\"}\n"))
-	f.Add([]byte("{\"name\":\"x\",\"state\":7,\"rc\":[]}\r\n\x00\xff\r\r\n{\"error\":3}\n"))
-	f.Add([]byte("half a line with no end"))
+	for _, s := range replySeeds {
+		f.Add(s.b)
+	}
 	f.Fuzz(func(t *testing.T, junk []byte) {
 		client, peer := net.Pipe()
 		defer peer.Close()
