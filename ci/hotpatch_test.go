@@ -124,6 +124,32 @@ func (s *session) act(verb, name string) string {
 	return got
 }
 
+// smallFunc returns a function of the image at path, known to the
+// running image's symbol table, that is smaller than n bytes (a Go
+// function, not a linker marker such as go:textfipsstart), and its
+// size ("" if there is none).
+func smallFunc(t *testing.T, path string, img *selfimage.Image, n int) (string, uint64) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Size == 0 || s.Size >= uint64(n) || strings.HasPrefix(s.Name, "go:") {
+			continue
+		}
+		if _, size, ok := img.Symbol(s.Name); ok && size == s.Size && img.IsFunc(s.Name) {
+			return s.Name, s.Size
+		}
+	}
+	return "", 0
+}
+
 // TestHotpatchControl boots each tier-1 board and drives live patching's
 // control plane on the target through the shell: signed payloads are
 // uploaded over the console, CHECKed against the running image's
@@ -205,20 +231,30 @@ func TestHotpatchControl(t *testing.T) {
 			}
 
 			// Refused at CHECK: the payload stays LOADED with the errno.
-			for _, r := range []struct {
+			type refusal struct {
 				name string
 				raw  []byte
 				want string
-			}{
-				{"other-build", testPayload(t, c.arch, []byte("not this image's id"), "other-build", c.fn, size, c.helper), "ENOEXEC"},
-				{"unknown-sym", testPayload(t, c.arch, id, "unknown-sym", "hv.noSuchFunction", 64, c.helper), "ENOENT"},
-				{"wrong-size", testPayload(t, c.arch, id, "wrong-size", c.fn, size+16, c.helper), "EINVAL"},
-			} {
+				msg  string // in the answer, if set
+			}
+			refusals := []refusal{
+				{"other-build", testPayload(t, c.arch, []byte("not this image's id"), "other-build", c.fn, size, c.helper), "ENOEXEC", "build-id"},
+				{"unknown-sym", testPayload(t, c.arch, id, "unknown-sym", "hv.noSuchFunction", 64, c.helper), "ENOENT", "hv.noSuchFunction"},
+				{"wrong-size", testPayload(t, c.arch, id, "wrong-size", c.fn, size+16, c.helper), "EINVAL", "size"},
+			}
+			// An old function smaller than the trampoline (amd64: the
+			// 5-byte JMP rel32; every arm64 function holds a 4-byte B).
+			if tiny, tsize := smallFunc(t, path, img, payload.TrampolineSize(c.arch)); tiny != "" {
+				refusals = append(refusals, refusal{"too-small", testPayload(t, c.arch, id, "too-small", tiny, tsize, c.helper), "EINVAL", "too small for the trampoline"})
+			} else if c.arch == payload.ArchAMD64 {
+				t.Errorf("no function smaller than the amd64 trampoline in %s", path)
+			}
+			for _, r := range refusals {
 				if ans := s.upload(r.name, sign(r.raw)); ans != r.name+": LOADED rc=OK" {
 					t.Errorf("upload %s: %q", r.name, ans)
 					continue
 				}
-				if ans := s.act("check", r.name); !strings.HasPrefix(ans, r.name+": LOADED rc="+r.want) {
+				if ans := s.act("check", r.name); !strings.HasPrefix(ans, r.name+": LOADED rc="+r.want) || !strings.Contains(ans, r.msg) {
 					t.Errorf("check %s: %q, want LOADED rc=%s", r.name, ans, r.want)
 				}
 				if ans := s.act("unload", r.name); ans != r.name+": unloaded" {
