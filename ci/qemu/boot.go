@@ -104,21 +104,18 @@ func Boot(t testing.TB, board string, opts Options) *Machine {
 // Config.SerialSocket), serial.sock in a new directory under the system's
 // temporary directory, which t.Cleanup removes. A unix socket path must
 // fit in sockaddr_un.sun_path (107 bytes and a NUL on Linux, unix(7)),
-// which paths under t.TempDir, named after the test, can exceed; if
-// $TMPDIR itself is too long, the directory is made under /tmp.
+// which paths under t.TempDir, named after the test, can exceed; a
+// $TMPDIR too long for it fails the test.
 func SocketPath(t testing.TB) string {
 	t.Helper()
-	var path string
-	for _, base := range []string{"", "/tmp"} {
-		dir, err := os.MkdirTemp(base, "tv")
-		if err != nil {
-			t.Fatalf("qemu: socket directory: %v", err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		path = filepath.Join(dir, "serial.sock")
-		if len(path) < sunPathLen {
-			break
-		}
+	dir, err := os.MkdirTemp("", "tv")
+	if err != nil {
+		t.Fatalf("qemu: socket directory: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "serial.sock")
+	if len(path) >= sunPathLen {
+		t.Fatalf("qemu: socket path %s is too long for a unix socket address (set TMPDIR shorter)", path)
 	}
 	return path
 }

@@ -408,6 +408,23 @@ func (m *Machine) dial() (net.Conn, error) {
 	}
 }
 
+// lockSocket takes attachMu for op (Detach, Attach) after checking that
+// the console is a socket and the Machine is not closed; the caller
+// unlocks attachMu.
+func (m *Machine) lockSocket(op string) error {
+	if m.sock == "" {
+		return fmt.Errorf("%w: %s", ErrNoSocket, op)
+	}
+	m.attachMu.Lock()
+	select {
+	case <-m.closed:
+		m.attachMu.Unlock()
+		return fmt.Errorf("%w: %s", ErrClosed, op)
+	default:
+	}
+	return nil
+}
+
 // SerialSocket returns Config.SerialSocket: the unix socket path of the
 // serial console, or "" if the console is QEMU's stdin/stdout.
 func (m *Machine) SerialSocket() string { return m.sock }
@@ -425,16 +442,10 @@ func (m *Machine) SerialSocket() string { return m.sock }
 // Detach fails with ErrNoSocket in stdio mode and with ErrDetached if
 // already detached.
 func (m *Machine) Detach() error {
-	if m.sock == "" {
-		return fmt.Errorf("%w: detach", ErrNoSocket)
+	if err := m.lockSocket("detach"); err != nil {
+		return err
 	}
-	m.attachMu.Lock()
 	defer m.attachMu.Unlock()
-	select {
-	case <-m.closed:
-		return fmt.Errorf("%w: detach", ErrClosed)
-	default:
-	}
 	m.mu.Lock()
 	c, done := m.conn, m.serialDone
 	m.conn = nil
@@ -459,16 +470,10 @@ func (m *Machine) Detach() error {
 // harness sees any output. Attach fails with ErrNoSocket in stdio mode,
 // with ErrExited if QEMU exits first, and if already attached.
 func (m *Machine) Attach() error {
-	if m.sock == "" {
-		return fmt.Errorf("%w: attach", ErrNoSocket)
+	if err := m.lockSocket("attach"); err != nil {
+		return err
 	}
-	m.attachMu.Lock()
 	defer m.attachMu.Unlock()
-	select {
-	case <-m.closed:
-		return fmt.Errorf("%w: attach", ErrClosed)
-	default:
-	}
 	m.mu.Lock()
 	attached := m.conn != nil
 	m.mu.Unlock()

@@ -278,7 +278,7 @@ func TestSerialSocketErrors(t *testing.T) {
 		t.Errorf("failed Start took %v", d)
 	}
 
-	long := "/tmp/" + strings.Repeat("x", sunPathLen) + "/serial.sock"
+	long := filepath.Join(t.TempDir(), strings.Repeat("x", sunPathLen), "serial.sock")
 	if _, err := Start(t.Context(), Config{Binary: "/bin/true", Args: []string{}, SerialSocket: long}); err == nil || !strings.Contains(err.Error(), "SocketPath") {
 		t.Errorf("Start with a long socket path = %v", err)
 	}
