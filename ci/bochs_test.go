@@ -112,6 +112,7 @@ func TestVMXBochs(t *testing.T) {
 		c.Write([]byte(s + "\r"))
 		return mark
 	}
+	expect(regexp.MustCompile(`wx: on: r-x \[0x`), 0, 5*time.Minute)
 	expect(regexp.MustCompile(`tamavisor: VMX with EPT`), 0, 5*time.Minute)
 	expect(regexp.MustCompile(`tamavisor: manifest and images from boot modules`), 0, time.Minute)
 	expect(regexp.MustCompile(`tamavisor> `), 0, 2*time.Minute)
@@ -162,5 +163,13 @@ func TestVMXBochs(t *testing.T) {
 			t.Fatalf("guest2: no second GUEST-TEST line after vm reset")
 		}
 		time.Sleep(5 * time.Second)
+	}
+	// W^X still holds after the guests ran under VMX (the VMCS host
+	// state carries the W^X CR3 and CR0.WP): the tables check out and
+	// every probe faults.
+	mark = send("wx probe")
+	m := expect(regexp.MustCompile(`(?s)wx probe(.*?)tamavisor> `), mark, time.Minute)
+	if !strings.Contains(m[1], "check: ok") || strings.Contains(m[1], "WRONG") || strings.Count(m[1], "#PF error") != 5 {
+		t.Errorf("wx probe under VMX:%s", m[1])
 	}
 }

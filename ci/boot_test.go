@@ -258,6 +258,11 @@ func TestBoot(t *testing.T) {
 			}
 			mode := s.line(`^mode: (.+)$`, cmdTimeout)[1]
 			checkMode(t, b, "banner", mode)
+			if b.Arch == "amd64" {
+				// W^X tables in use under every loader, relocated
+				// loads included (the window maps elsewhere).
+				s.line(`^wx: on: r-x \[0x`, bt)
+			}
 			if b.Arch == "amd64" && b.SMP > 1 {
 				// The application processors start under every
 				// loader (SeaBIOS/PVH, GRUB BIOS and EFI, UEFI).
@@ -281,6 +286,10 @@ func TestBoot(t *testing.T) {
 			checkInfo(t, b, &in)
 			if c.boot != nil {
 				checkBoot(t, c.boot, &in)
+			}
+
+			if b.Arch == "amd64" {
+				checkWX(t, s)
 			}
 
 			// 3. Shell errors.
@@ -454,4 +463,60 @@ func TestEarlyBootError(t *testing.T) {
 	if _, err := m.ExpectLine(`tamavisor \S+ \(rev`, 3*time.Second); err == nil {
 		t.Error("the banner followed the early boot error")
 	}
+}
+
+// wxReport is "wx probe --json" (cmd/tamavisor/wx_q35.go).
+type wxReport struct {
+	Enabled      bool              `json:"enabled"`
+	NX           bool              `json:"nx"`
+	Tables       int               `json:"tables"`
+	Pages        map[string]uint64 `json:"pages"`
+	WritableExec uint64            `json:"writable_exec"`
+	ExecOutside  uint64            `json:"exec_outside"`
+	Errors       []string          `json:"errors"`
+	Probes       []struct {
+		Name    string `json:"name"`
+		Addr    uint64 `json:"addr"`
+		Exec    bool   `json:"exec"`
+		Faulted bool   `json:"faulted"`
+		Error   uint64 `json:"pf_error"`
+		CR2     uint64 `json:"cr2"`
+		OK      bool   `json:"ok"`
+	} `json:"probes"`
+}
+
+// checkWX requires W^X on amd64: the live tables check out (no page
+// both writable and executable, nothing executable but the text and the
+// patch arena), and each deliberate store to the text, the patch arena
+// and rodata, and each instruction fetch from data and from the
+// physmap alias of the text, takes a page fault with the error code
+// and address W^X implies.
+func checkWX(t *testing.T, s *session) {
+	t.Helper()
+	s.send("wx probe --json")
+	js := s.line(`^\{"enabled".*\}$`, cmdTimeout)[0]
+	s.prompt()
+	var w wxReport
+	if err := json.Unmarshal([]byte(js), &w); err != nil {
+		t.Fatalf("wx probe --json: %v in %q", err, js)
+	}
+	if !w.Enabled || !w.NX || len(w.Errors) != 0 || w.WritableExec != 0 || w.ExecOutside != 0 || w.Pages["rwx"] != 0 {
+		t.Errorf("wx: %s", js)
+	}
+	if w.Pages["r-x"] == 0 || w.Pages["r--"] == 0 || w.Pages["rw-"] == 0 {
+		t.Errorf("wx: a permission class is empty: %v", w.Pages)
+	}
+	if len(w.Probes) != 5 {
+		t.Errorf("wx: %d probes, want 5: %s", len(w.Probes), js)
+	}
+	for _, p := range w.Probes {
+		want := uint64(0x3) // present, write
+		if p.Exec {
+			want = 0x11 // present, instruction fetch
+		}
+		if !p.OK || !p.Faulted || p.Error&0x13 != want || p.CR2 != p.Addr {
+			t.Errorf("wx probe %q at %#x: faulted=%v error %#x cr2 %#x", p.Name, p.Addr, p.Faulted, p.Error, p.CR2)
+		}
+	}
+	t.Logf("wx: %d table pages; pages %v; %d probes faulted", w.Tables, w.Pages, len(w.Probes))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tamavisor/tamavisor/hotpatch"
 	"github.com/tamavisor/tamavisor/hv"
+	"github.com/tamavisor/tamavisor/hv/shell"
 	"github.com/tamavisor/tamavisor/hv/vmm"
 )
 
@@ -57,3 +58,6 @@ func codeMemory() hotpatch.CodeMemory { return nil }
 
 // bootPayloads: the host build has no boot payloads.
 func bootPayloads() []bootPayload { return nil }
+
+// boardCommands: none on this board.
+func boardCommands() []shell.Command { return nil }

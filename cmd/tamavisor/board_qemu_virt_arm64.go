@@ -14,6 +14,7 @@ import (
 	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/arm64"
 	"github.com/tamavisor/tamavisor/hv/manifest"
+	"github.com/tamavisor/tamavisor/hv/shell"
 	"github.com/tamavisor/tamavisor/hv/vmm"
 )
 
@@ -87,3 +88,6 @@ func codeMemory() hotpatch.CodeMemory { return arm64.NewCodeMemory() }
 // bootPayloads are the live patches QEMU gives in fw_cfg
 // (opt/tamavisor/hotpatch/NAME).
 func bootPayloads() []bootPayload { return fwcfgPayloads(virt.FWCfg) }
+
+// boardCommands: none on this board.
+func boardCommands() []shell.Command { return nil }

@@ -32,6 +32,7 @@ func main() {
 
 	cmds := shell.Standard(p)
 	cmds = append(cmds, fixtureCommands(p.Console)...)
+	cmds = append(cmds, boardCommands()...)
 	// Live patching first: payloads given at boot are applied before
 	// any guest runs.
 	hpCmds, hm, eng := hotpatchCommands(p.Console)
@@ -86,6 +87,9 @@ func banner(w io.Writer, p *hv.Platform) {
 		ram>>20, strings.Join(ramBase, ","), p.HypervisorRAM.Size>>20, uint64(p.HypervisorRAM.Base))
 	fmt.Fprintf(out, "cpus: %d\n", p.CPUs)
 	fmt.Fprintf(out, "features: %s\n", strings.Join(feats, " "))
+	if x := p.Details["wx"]; x != "" {
+		fmt.Fprintf(out, "wx: %s\n", x)
+	}
 	if e := p.Details["errors"]; e != "" {
 		fmt.Fprintf(out, "boot errors: %s\n", e)
 	}

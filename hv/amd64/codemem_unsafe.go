@@ -14,37 +14,36 @@ import (
 // CodeArenaSize is the size of the live-patch code arena.
 const CodeArenaSize = 1 << 20
 
-// codeArena is the live-patch code arena: Go heap memory, which lies in
-// the runtime window next to the image text (well inside the ±2 GiB a
-// JMP rel32 trampoline reaches) and which the early page tables map
-// executable. It is referenced here forever, so the collector never
-// frees it, and holds no pointers, so it never scans it.
-var codeArena []byte
+// codeArenaMem holds the live-patch code arena: a static array in the
+// image's bss, so inside the runtime window next to the text (well
+// inside the ±2 GiB a JMP rel32 trampoline reaches). The arena is its
+// 4 KiB-aligned CodeArenaSize bytes, which no other variable shares a
+// page with: EnableWX maps them read-only and executable (wx.go).
+var codeArenaMem [CodeArenaSize + 4096]byte
+
+// codeArenaSpan returns the arena's execution address and size.
+func codeArenaSpan() (base, size uint64) {
+	// SAFETY: only the address is taken.
+	a := uint64(uintptr(unsafe.Pointer(&codeArenaMem[0])))
+	return (a + 0xfff) &^ 0xfff, CodeArenaSize
+}
 
 // CodeMemory is live patching's access to code (hotpatch.CodeMemory):
 // the image text and the code arena, both written through the physmap
-// alias of their physical pages (PhysMapBase + pa) rather than through
-// the addresses they run at.
-//
-// Unlike arm64 this is not W^X yet: the early page tables map the image
-// text writable and set no NX bit anywhere, so the execution addresses
-// are writable too and the alias is executable (README, known gaps).
+// alias of their physical pages (PhysMapBase + pa), which is writable
+// and not executable, and executed at their own addresses, which are
+// read-only (EnableWX; before it, or on a CPU without NX, see WX()).
 type CodeMemory struct {
 	r                    Relocation
 	textStart, textEnd   uint64
 	arenaStart, arenaEnd uint64
 }
 
-// NewCodeMemory returns the CodeMemory of the running image, allocating
-// the arena on first use.
+// NewCodeMemory returns the CodeMemory of the running image.
 func NewCodeMemory(r Relocation) *CodeMemory {
-	if codeArena == nil {
-		codeArena = make([]byte, CodeArenaSize)
-	}
 	ts, te := runtime.TextRegion()
-	// SAFETY: only the address is taken.
-	a := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(codeArena))))
-	return &CodeMemory{r: r, textStart: ts, textEnd: te, arenaStart: a, arenaEnd: a + CodeArenaSize}
+	a, n := codeArenaSpan()
+	return &CodeMemory{r: r, textStart: ts, textEnd: te, arenaStart: a, arenaEnd: a + n}
 }
 
 // Arena is the code arena's execution range.
@@ -77,7 +76,7 @@ func (c *CodeMemory) WriteCode(addr uint64, b []byte) error {
 		return err
 	}
 	// SAFETY: the physmap alias of pages of the text or the arena
-	// (checked), mapped read/write by the early page tables.
+	// (checked), mapped read/write by the early and the W^X tables.
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(uintptr(va))), len(b)), b)
 	cpuid(0, 0)
 	return nil

@@ -124,8 +124,31 @@ TEXT ·excVectors(SB),NOSPLIT|NOFRAME,$0
 	STUB(31)
 
 // excCommon: stack holds vector, error code, RIP, CS, RFLAGS, RSP, SS.
-// Record them in ·lastException and report; the report does not return.
+// A #PF at the instruction a fault probe armed (·probeRIP, wx_unsafe.go)
+// is recorded and resumed at ·probeResume with every register as it was
+// (IRETQ restores RFLAGS). Anything else is recorded in ·lastException
+// and reported; the report does not return.
 TEXT ·excCommon(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ	AX
+	CMPQ	8(SP), $14		// vector: #PF
+	JNE	exc_fatal
+	MOVQ	·probeRIP(SB), AX
+	TESTQ	AX, AX
+	JZ	exc_fatal
+	CMPQ	AX, 24(SP)		// faulting RIP
+	JNE	exc_fatal
+	MOVQ	16(SP), AX
+	MOVQ	AX, ·probeErr(SB)
+	MOVQ	CR2, AX
+	MOVQ	AX, ·probeCR2(SB)
+	MOVQ	$0, ·probeRIP(SB)
+	MOVQ	$·probeResume(SB), AX
+	MOVQ	AX, 24(SP)
+	POPQ	AX
+	ADDQ	$16, SP			// vector and error code
+	IRETQ
+exc_fatal:
+	POPQ	AX
 	MOVQ	$·lastException(SB), BX
 	MOVQ	0(SP), AX
 	MOVQ	AX, exceptionInfo_Vector(BX)

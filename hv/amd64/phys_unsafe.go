@@ -41,16 +41,7 @@ func PhysRead(r Relocation, pa uint64, n int) ([]byte, error) {
 // CheckEarlyMap walks the live page tables (CR3) and verifies they
 // implement r (CheckMap). Boards report the result.
 func CheckEarlyMap(r Relocation) []error {
-	read := func(pa uint64) (uint64, error) {
-		va, ok := r.PhysToVirt(pa)
-		if !ok || pa&7 != 0 {
-			return 0, fmt.Errorf("%w: page-table read at %#x", ErrRelocation, pa)
-		}
-		// SAFETY: paging-structure entries of the early tables, 8-byte
-		// aligned, inside the image (window) or below 4 GiB (physmap).
-		return *(*uint64)(unsafe.Pointer(uintptr(va))), nil
-	}
-	return CheckMap(read, read_cr3(), r)
+	return CheckMap(tableReader(r), read_cr3(), r)
 }
 
 // PhysView returns the hypervisor's view of host physical memory

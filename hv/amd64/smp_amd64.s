@@ -51,7 +51,7 @@ TEXT ·apEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	AX
 	BYTE	$0x48; BYTE $0xcb	// RETFQ (REX.W far return)
 
-// apEntry2: on the BSP's GDT. Data segments, CR0 and CR4 as the BSP has
+// apEntry2: on the BSP's GDT. Data segments, CR3, CR0 and CR4 as the BSP has
 // them (caches on: INIT left CR0.CD/NW set; SSE for the world switch's
 // FXSAVE), the BSP's IDT (its stubs acknowledge external interrupts with
 // this CPU's local APIC), PAT, then the local APIC: enabled, TPR 0, the
@@ -66,6 +66,9 @@ TEXT ·apEntry2(SB),NOSPLIT|NOFRAME,$0
 	MOVW	AX, FS
 	MOVW	AX, GS
 	MOVQ	$·apBoot(SB), BX
+	// The BSP's tables (W^X, wx.go), then its CR0 (with WP).
+	MOVQ	apBootState_cr3(BX), AX
+	MOVQ	AX, CR3
 	MOVQ	apBootState_cr0(BX), AX
 	MOVQ	AX, CR0
 	MOVQ	apBootState_cr4(BX), AX

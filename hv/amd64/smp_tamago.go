@@ -22,7 +22,7 @@ import (
 // INIT-SIPI-SIPI (Intel SDM Vol. 3A 9.4.4.1, 11.6.1) into the real-mode
 // trampoline (trampoline.go), which enters long mode on the BSP's page
 // tables and jumps to apEntry (smp_amd64.s). apEntry loads the BSP's GDT,
-// IDT, CR0, CR4 and PAT, enables its local APIC with the preemption timer
+// IDT, CR3 (the W^X tables), CR0, CR4 and PAT, enables its local APIC with the preemption timer
 // vector and then serves its mailbox: the BSP posts an ABI0 assembly
 // function with four arguments (the vendor world switch, or a WRMSR that
 // turns the vendor extension on) and the timer count that bounds the
@@ -36,6 +36,7 @@ type apBootState struct {
 	gdtr    [16]byte // limit (2) and base (8), as SGDT stores them
 	idtr    [16]byte
 	cr0     uint64
+	cr3     uint64 // the tables the BSP runs on (W^X once EnableWX ran)
 	cr4     uint64
 	pat     uint64
 	bspAPIC uint64 // the BSP's local APIC ID, for the kick
@@ -98,8 +99,17 @@ func StartAPs(n int, apicID func(cpu int) uint32, page uint64) (int, error) {
 	sgdt(&apBoot.gdtr)
 	copy(apBoot.idtr[:], idtr[:])
 	apBoot.cr0, apBoot.cr4, apBoot.pat = read_cr0(), read_cr4(), rdmsr(hostMSRPAT)
+	apBoot.cr3 = read_cr3()
 	apBoot.bspAPIC = uint64(lapicRead(LAPIC_ID) >> ICR_DEST_SHIFT)
-	tramp, err := BuildTrampoline(page, read_cr3()&PTE_ADDR_MASK, rdmsr(hostMSREFER), apEntryAddr(), 0)
+	// The trampoline runs from its low page with paging on, which the
+	// W^X tables map not executable: it uses cpuinit's tables, and
+	// apEntry2 moves the AP to the BSP's (EFER.NXE is in the EFER the
+	// trampoline copies).
+	trampCR3 := apBoot.cr3
+	if wx.Enabled {
+		trampCR3 = wx.EarlyCR3
+	}
+	tramp, err := BuildTrampoline(page, trampCR3&PTE_ADDR_MASK, rdmsr(hostMSREFER), apEntryAddr(), 0)
 	if err != nil {
 		return 1, err
 	}

@@ -150,6 +150,12 @@ func Platform() *hv.Platform {
 	}
 	br := bootResult()
 	details["boot"] = br.Info.Protocol
+	// W^X before anything records the host's CR0, CR3 or EFER (VMX
+	// host state, the AP trampoline) and before live patching.
+	if err := amd64.EnableWX(amd64.Boot().Reloc); err != nil {
+		errs = append(errs, err.Error())
+	}
+	details["wx"] = amd64.WX().String()
 	if manifestVMs >= 0 {
 		details["manifest"] = fmt.Sprintf("%d VMs from the boot module (amd64 starts no VMs yet)", manifestVMs)
 	}
