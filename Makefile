@@ -177,6 +177,13 @@ hpfix:
 				$(HPFIX_FUNCS) -name hpfix-$$v -k $(HOTPATCH_KEY).key -o $(HPFIX)/$$b/hpfix-$$v.tvp; \
 		done; \
 	done
+	@# Boot payloads as GRUB modules (qemu-q35-amd64): ci/grub/hpfix.cfg.
+	@rm -rf $(HPFIX)/iso && mkdir -p $(HPFIX)/iso/boot/grub
+	cp $(HPFIX)/qemu-q35-amd64/v0/tamavisor.elf $(HPFIX)/iso/boot/tamavisor.elf
+	cp $(HPFIX)/qemu-q35-amd64/hpfix-v1.tvp $(HPFIX)/iso/boot/hpfix-v1.tvp
+	cp $(HPFIX)/qemu-virt-arm64/hpfix-v1.tvp $(HPFIX)/iso/boot/other-arch.tvp
+	cp ci/grub/hpfix.cfg $(HPFIX)/iso/boot/grub/grub.cfg
+	grub-mkrescue -o $(HPFIX)/hpfix-grub.iso $(HPFIX)/iso 2>$(BUILD)/grub-mkrescue-hpfix.log || { cat $(BUILD)/grub-mkrescue-hpfix.log; exit 1; }
 
 # GRUB rescue ISO (BIOS and UEFI) for qemu-q35-amd64: the image with and
 # without the EFI boot services tag, the amd64 manifest as a module, and

@@ -282,19 +282,27 @@ func TestHotpatchApply(t *testing.T) {
 // hpfix-v1, refused (ENOEXEC: another architecture and build-id) and left
 // LOADED while the boot goes on. A boot payload reverts like any other.
 func TestHotpatchBoot(t *testing.T) {
-	boards := []struct{ board, vm, other string }{
-		{qemu.Q35AMD64, "guest1", qemu.VirtARM64},
-		{qemu.VirtARM64, "testguest", qemu.Q35AMD64},
+	boards := []struct {
+		name, board, vm, other string
+		grub                   bool // payloads as GRUB modules (build/hpfix/hpfix-grub.iso), else fw_cfg
+	}{
+		{qemu.Q35AMD64, qemu.Q35AMD64, "guest1", qemu.VirtARM64, false},
+		{qemu.Q35AMD64 + "-grub-modules", qemu.Q35AMD64, "guest1", qemu.VirtARM64, true},
+		{qemu.VirtARM64, qemu.VirtARM64, "testguest", qemu.Q35AMD64, false},
 	}
 	for _, c := range boards {
-		t.Run(c.board, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			root, err := qemu.RepoRoot()
 			if err != nil {
 				t.Fatal(err)
 			}
 			fix := filepath.Join(root, "build", "hpfix", c.board, "hpfix-v1.tvp")
 			other := filepath.Join(root, "build", "hpfix", c.other, "hpfix-v1.tvp")
-			for _, f := range []string{fix, other} {
+			need := []string{fix, other}
+			if c.grub {
+				need = append(need, filepath.Join(root, "build", "hpfix", "hpfix-grub.iso"))
+			}
+			for _, f := range need {
 				if _, err := os.Stat(f); err != nil {
 					if qemu.RequireImages() {
 						t.Fatalf("%v (make hpfix; %s is set)", err, qemu.RequireEnv)
@@ -302,16 +310,25 @@ func TestHotpatchBoot(t *testing.T) {
 					t.Skipf("SKIP: %v (make hpfix)", err)
 				}
 			}
-			m := qemu.Boot(t, c.board, qemu.Options{
+			opts := qemu.Options{
 				ImageFile: filepath.Join("build", "hpfix", c.board, "v0", "tamavisor.elf"),
 				Limit:     5 * time.Minute,
 				ExtraArgs: []string{
 					"-fw_cfg", "name=opt/tamavisor/hotpatch/hpfix-v1,file=" + fix,
 					"-fw_cfg", "name=opt/tamavisor/hotpatch/other-arch,file=" + other,
 				},
-			})
+			}
+			timeout := bootTimeout
+			if c.grub {
+				// The same two payloads as Multiboot2 modules
+				// hotpatch/hpfix-v1 and hotpatch/other-arch
+				// (ci/grub/hpfix.cfg), SeaBIOS and GRUB from the ISO.
+				opts = qemu.Options{Media: "cdrom", ImageFile: filepath.Join("build", "hpfix", "hpfix-grub.iso"), Limit: 5 * time.Minute}
+				timeout = firmwareBootTimeout
+			}
+			m := qemu.Boot(t, c.board, opts)
 			s := &session{t: t, m: m}
-			s.line(`^tamavisor: hpfixture: version 0`, bootTimeout)
+			s.line(`^tamavisor: hpfixture: version 0`, timeout)
 			s.line(`^tamavisor: hotpatch: boot payload hpfix-v1 applied`, bootTimeout)
 			if got := s.line(`^tamavisor: hotpatch: boot payload other-arch .*`, bootTimeout)[0]; !strings.Contains(got, "refused") || !strings.Contains(got, "ENOEXEC") {
 				t.Errorf("the other board's payload: %q, want refused with ENOEXEC", got)

@@ -122,6 +122,10 @@ func startAPs(p *hv.Platform, sops *svm.Ops, pool *vmm.RAMPool, view func(hv.PA,
 // window, written through the physmap alias.
 func codeMemory() hotpatch.CodeMemory { return amd64.NewCodeMemory(amd64.Boot().Reloc) }
 
-// bootPayloads are the live patches QEMU gives in fw_cfg
-// (opt/tamavisor/hotpatch/NAME).
-func bootPayloads() []bootPayload { return fwcfgPayloads(q35.FWCfg) }
+// bootPayloads are the live patches given at boot: QEMU fw_cfg files
+// opt/tamavisor/hotpatch/NAME, then the loader's modules hotpatch/NAME
+// (GRUB module2).
+func bootPayloads() []bootPayload {
+	mods, view := q35.BootModules()
+	return append(fwcfgPayloads(q35.FWCfg), modulePayloads(mods, view)...)
+}

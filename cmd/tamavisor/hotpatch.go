@@ -14,6 +14,7 @@ import (
 	"github.com/tamavisor/tamavisor/hotpatch"
 	"github.com/tamavisor/tamavisor/hotpatch/gomodule"
 	"github.com/tamavisor/tamavisor/hotpatch/selfimage"
+	"github.com/tamavisor/tamavisor/hv"
 	"github.com/tamavisor/tamavisor/hv/shell"
 	"github.com/tamavisor/tamavisor/soc/qemu/fwcfg"
 )
@@ -94,6 +95,40 @@ func fwcfgPayloads(d *fwcfg.Device) []bootPayload {
 		}
 		raw, err := d.ReadFile(f.Name)
 		out = append(out, bootPayload{name: name, raw: raw, err: err})
+	}
+	return out
+}
+
+// bootModulePrefix names the boot payloads among the boot loader's
+// modules: a module whose command line starts with hotpatch/NAME (GRUB:
+// module2 /boot/fix.tvp hotpatch/NAME) is the payload NAME.
+const bootModulePrefix = "hotpatch/"
+
+// maxModulePayload bounds a boot-module payload, as fw_cfg bounds its
+// files (fwcfg.MaxFileSize).
+const maxModulePayload = 1 << 20
+
+// modulePayloads returns the boot payloads among mods, in the loader's
+// order, copied out of the module memory view gives access to. A module
+// that is too large or that view cannot reach is reported as a refused
+// payload, not dropped.
+func modulePayloads(mods []hv.BootModule, view func(hv.BootModule) []byte) []bootPayload {
+	var out []bootPayload
+	for _, m := range mods {
+		name, ok := strings.CutPrefix(m.Name, bootModulePrefix)
+		if !ok {
+			continue
+		}
+		p := bootPayload{name: name}
+		switch b := view(m); {
+		case m.Size > maxModulePayload:
+			p.err = fmt.Errorf("boot module %s is %d bytes, at most %d", m.Name, m.Size, maxModulePayload)
+		case b == nil || uint64(len(b)) != m.Size:
+			p.err = fmt.Errorf("boot module %s at %#x (%d bytes) is not readable", m.Name, uint64(m.Base), m.Size)
+		default:
+			p.raw = append([]byte(nil), b...)
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -118,3 +118,11 @@ func ModuleImages() (man []byte, image func(string) ([]byte, bool), ok bool) {
 	}
 	return view(m), image, true
 }
+
+// BootModules returns the loader's boot modules and a view of a
+// module's bytes in place (nil when it cannot be reached).
+func BootModules() ([]hv.BootModule, func(hv.BootModule) []byte) {
+	br := bootResult()
+	view := func(m hv.BootModule) []byte { return amd64.PhysView(uint64(m.Base), m.Size) }
+	return br.Info.Modules, view
+}
