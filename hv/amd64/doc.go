@@ -5,7 +5,8 @@
 // (build tag linkcpuinit) that take the CPU from the 32-bit PVH or
 // Multiboot2 entry, GRUB's EFI amd64 entry or a PE32+ UEFI start to long
 // mode on self-relocating early page tables (reloc.go) with the legacy PICs
-// masked and UEFI boot services exited, the exception IDT, CPUID
+// masked and UEFI boot services exited, the W^X page tables the runtime
+// moves to once it is up (wx.go), the exception IDT, CPUID
 // feature detection (SVM, NPT, VMX), and the TSC clock calibrated against
 // the 8254 PIT.
 //

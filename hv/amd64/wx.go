@@ -86,6 +86,13 @@ func (l WXLayout) Validate() error {
 			}
 		}
 	}
+	for i, a := range l.Exec {
+		for _, b := range l.Exec[i+1:] {
+			if a.Start < b.End && b.Start < a.End {
+				return fmt.Errorf("%w: executable spans [%#x, %#x) and [%#x, %#x) overlap", ErrWX, a.Start, a.End, b.Start, b.End)
+			}
+		}
+	}
 	return nil
 }
 
@@ -419,15 +426,15 @@ func SummarizeWX(read PageTableReader, cr3 uint64, l WXLayout) (WXSummary, error
 			s.WritableExec += n
 		}
 		if m.X {
-			for va := m.VA; va < m.VA+m.Size; va += 4096 {
-				in := false
-				for _, e := range l.Exec {
-					in = in || e.contains(va)
-				}
-				if !in {
-					s.ExecOutsideText++
+			// The Exec spans do not overlap each other (text, arena).
+			inside := uint64(0)
+			for _, e := range l.Exec {
+				lo, hi := max(m.VA, e.Start), min(m.VA+m.Size, e.End)
+				if lo < hi {
+					inside += (hi - lo) >> 12
 				}
 			}
+			s.ExecOutsideText += n - inside
 		}
 		return nil
 	})

@@ -198,6 +198,7 @@ func TestWXLayoutRefused(t *testing.T) {
 		{"unaligned", WXLayout{Reloc: r, Exec: []Span{{0x1000_1000, 0x1019_0750}}}},
 		{"outside the window", WXLayout{Reloc: r, Exec: []Span{{0x0fff_f000, 0x1000_1000}}}},
 		{"empty", WXLayout{Reloc: r, ReadOnly: []Span{{0x1000_0000, 0x1000_0000}}}},
+		{"overlapping executable spans", WXLayout{Reloc: r, Exec: []Span{{0x1000_1000, 0x1019_1000}, {0x1019_0000, 0x1020_0000}}}},
 		{"bad relocation", WXLayout{Reloc: Relocation{LinkBase: 0x1000, LoadBase: 0x1000, Size: testSize}}},
 	} {
 		m := fakeMem{}
