@@ -20,16 +20,16 @@ import (
 // The TamaGo runtime runs on the boot CPU (BSP) only, so the application
 // processors (APs) run no Go code. StartAPs wakes each one with
 // INIT-SIPI-SIPI (Intel SDM Vol. 3A 9.4.4.1, 11.6.1) into the real-mode
-// trampoline (trampoline.go), which enters long mode on the BSP's page
+// trampoline (trampoline.go), which enters long mode on cpuinit's page
 // tables and jumps to apEntry (smp_amd64.s). apEntry loads the BSP's GDT,
-// IDT, CR3 (the W^X tables), CR0, CR4 and PAT, enables its local APIC with the preemption timer
-// vector and then serves its mailbox: the BSP posts an ABI0 assembly
-// function with four arguments (the vendor world switch, or a WRMSR that
-// turns the vendor extension on) and the timer count that bounds the
-// guest run; the AP arms its own APIC timer, calls the function, posts
-// done and kicks the BSP with VectorKick. The exit is decoded and handled
-// in Go on the BSP while the AP waits in HLT. Guests run in parallel;
-// exit handling is serialised on the BSP, as on arm64.
+// IDT, CR3 (the W^X tables), CR0, CR4 and PAT, enables its local APIC
+// with the preemption timer vector and then serves its mailbox: the BSP
+// posts an ABI0 assembly function with four arguments (the vendor world
+// switch, or a WRMSR that turns the vendor extension on) and the timer
+// count that bounds the guest run; the AP arms its own APIC timer, calls
+// the function, posts done and kicks the BSP with VectorKick. The exit is
+// decoded and handled in Go on the BSP while the AP waits in HLT. Guests
+// run in parallel; exit handling is serialised on the BSP, as on arm64.
 
 // apBootState is the BSP's CPU set-up the APs copy (smp_amd64.s).
 type apBootState struct {
