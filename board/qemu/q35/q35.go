@@ -152,8 +152,10 @@ func Platform() *hv.Platform {
 	details["boot"] = br.Info.Protocol
 	// W^X before anything records the host's CR0, CR3 or EFER (VMX
 	// host state, the AP trampoline) and before live patching.
-	if err := amd64.EnableWX(amd64.Boot().Reloc); err != nil {
-		errs = append(errs, err.Error())
+	if !amd64.WX().Enabled {
+		if err := amd64.EnableWX(amd64.Boot().Reloc); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	details["wx"] = amd64.WX().String()
 	if manifestVMs >= 0 {
